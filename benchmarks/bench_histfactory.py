@@ -1,0 +1,148 @@
+"""Benchmark: compiled relaxed logpdf (+ gradient) against pyhf (numpy backend) logpdf.
+
+Workspace: 4 channels x 12 bins, 4 samples, every modifier type, 68 parameters. Both are
+measured in the same run on the same machine; the script prints one JSON object.
+
+    python benchmarks/bench_histfactory.py [--repeats 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+import relaxed
+
+NBINS = 12
+CHANNELS = ("SR1", "SR2", "CR1", "CR2")
+
+
+def make_workspace(seed: int = 0) -> dict[str, Any]:
+    """4 channels x 12 bins with normfactor, lumi, normsys, histosys, shapesys, staterror and
+    shapefactor: 1 + 1 + 10 + 8 + 12 + 24 + 12 = 68 parameters."""
+    rng = np.random.default_rng(seed)
+    channels, observations = [], []
+    for c, channel in enumerate(CHANNELS):
+        samples = []
+        for s, name in enumerate(("signal", "ttbar", "wjets", "zjets")):
+            base = (5.0 if name == "signal" else 40.0 + 20 * s) * (1 + 0.3 * c)
+            data = np.round(base * rng.uniform(0.5, 1.5, NBINS), 2)
+            mods: list[dict[str, Any]] = [{"name": "lumi", "type": "lumi", "data": None}]
+            if name == "signal":
+                mods.append({"name": "mu", "type": "normfactor", "data": None})
+            for k in range(10):  # normsys: each sample sees 5 of 10
+                if (k + s) % 2 == 0:
+                    hi = 1 + rng.uniform(0.02, 0.2)
+                    lo = 1 - rng.uniform(0.02, 0.2)
+                    mods.append({"name": f"norm_{k}", "type": "normsys", "data": {"hi": hi, "lo": lo}})
+            for k in range(8):  # histosys: each sample sees 4 of 8
+                if (k + s + c) % 2 == 0:
+                    up = np.round(data * rng.uniform(1.0, 1.1, NBINS), 3).tolist()
+                    dn = np.round(data * rng.uniform(0.9, 1.0, NBINS), 3).tolist()
+                    mods.append(
+                        {"name": f"shape_{k}", "type": "histosys", "data": {"hi_data": up, "lo_data": dn}}
+                    )
+            if name == "zjets" and channel == "SR1":
+                unc = np.round(data * 0.1, 3).tolist()
+                mods.append({"name": "zjets_shape_SR1", "type": "shapesys", "data": unc})
+            if name != "signal" and channel in ("SR1", "SR2"):
+                unc = np.round(np.sqrt(data), 3).tolist()
+                mods.append({"name": f"stat_{channel}", "type": "staterror", "data": unc})
+            if name == "wjets" and channel == "CR1":
+                mods.append({"name": "wjets_cr_shape", "type": "shapefactor", "data": None})
+            samples.append({"name": name, "data": data.tolist(), "modifiers": mods})
+        channels.append({"name": channel, "samples": samples})
+        total = np.sum([smp["data"] for smp in samples], axis=0)
+        observations.append({"name": channel, "data": rng.poisson(total).astype(float).tolist()})
+    lumi = {"name": "lumi", "auxdata": [1.0], "sigmas": [0.017], "inits": [1.0], "bounds": [[0.9, 1.1]]}
+    return {
+        "channels": channels,
+        "observations": observations,
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": [lumi]}}],
+        "version": "1.0.0",
+    }
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run(repeats: int) -> dict[str, Any]:
+    import pyhf
+
+    pyhf.set_backend("numpy")
+    spec = make_workspace()
+
+    ws = relaxed.Workspace(spec)
+    model = ws.model()
+    data = ws.data(model)
+    pars = np.asarray(model.config.suggested_init()) + 0.01
+
+    value_and_grad = jax.jit(jax.value_and_grad(lambda p, d: model.logpdf(p, d)[0]))
+    start = time.perf_counter()
+    jax.block_until_ready(value_and_grad(pars, data))
+    compile_s = time.perf_counter() - start
+    logpdf_only = jax.jit(lambda p, d: model.logpdf(p, d)[0])
+    jax.block_until_ready(logpdf_only(pars, data))
+
+    relaxed_vg = _median_seconds(lambda: jax.block_until_ready(value_and_grad(pars, data)), repeats)
+    relaxed_lp = _median_seconds(lambda: jax.block_until_ready(logpdf_only(pars, data)), repeats)
+
+    pws = pyhf.Workspace(spec)
+    pmodel = pws.model()
+    pdata = pws.data(pmodel)
+    pyhf_lp = _median_seconds(lambda: pmodel.logpdf(pars, pdata), repeats)
+    agreement = abs(float(logpdf_only(pars, data)) - float(pmodel.logpdf(pars, pdata)[0]))
+
+    start = time.perf_counter()
+    relaxed.Workspace(spec).model()
+    build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    pyhf.Workspace(spec).model()
+    pyhf_build_s = time.perf_counter() - start
+
+    return {
+        "benchmark": "histfactory_logpdf",
+        "workspace": {
+            "channels": len(model.config.channels),
+            "bins": model.config.nmaindata,
+            "samples": len(model.config.samples),
+            "parameters": model.config.npars,
+            "modifier_types": sorted({t for _, t in model.config.modifiers}),
+        },
+        "repeats": repeats,
+        "relaxed_logpdf_and_grad_s": relaxed_vg,
+        "relaxed_logpdf_s": relaxed_lp,
+        "relaxed_compile_s": compile_s,
+        "relaxed_model_build_s": build_s,
+        "pyhf_numpy_logpdf_s": pyhf_lp,
+        "pyhf_model_build_s": pyhf_build_s,
+        "speedup_logpdf_and_grad_vs_pyhf_logpdf": pyhf_lp / relaxed_vg,
+        "speedup_logpdf_vs_pyhf_logpdf": pyhf_lp / relaxed_lp,
+        "abs_logpdf_difference": agreement,
+        "versions": {"jax": jax.__version__, "pyhf": pyhf.__version__},
+        "machine": {"cpus": __import__("os").cpu_count(), "platform": platform.platform()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+    print(json.dumps(run(args.repeats), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""relaxed: differentiable HEP statistics in JAX.
+
+Importing relaxed turns on 64-bit floats in JAX (``jax_enable_x64``): statistics run in
+float64, as pyhf does. Networks can still run in float32 by asking for it explicitly.
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from relaxed import exceptions  # noqa: E402
+from relaxed.histfactory import Model, ModelConfig, Workspace  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = ["Model", "ModelConfig", "Workspace", "exceptions", "__version__"]

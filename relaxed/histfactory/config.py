@@ -1,0 +1,305 @@
+"""Parameter bookkeeping of a HistFactory model: names, order, slices, inits, bounds, fixed.
+
+Everything here is static (Python values, numpy index arrays): it is the part of a
+:class:`relaxed.Model` that does not change when yields change, so it is the pytree's
+auxiliary data and part of the jit cache key. The auxiliary data themselves depend on the
+yields (shapesys) and are arrays held by the model; :class:`ModelConfig` is a view that
+combines both, with pyhf's vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from relaxed.exceptions import InvalidModel
+
+if TYPE_CHECKING:
+    from jax import Array
+
+    from relaxed.histfactory.model import Model
+
+__all__ = ["ParamSet", "ModelConfig", "DEFAULT_MODIFIER_SETTINGS"]
+
+#: pyhf 0.7.6 defaults for both ``pyhf.Model(spec)`` and ``Workspace.model()``.
+DEFAULT_MODIFIER_SETTINGS: dict[str, dict[str, str]] = {
+    "normsys": {"interpcode": "code4"},
+    "histosys": {"interpcode": "code4p"},
+}
+
+
+@dataclass(frozen=True)
+class ParamSet:
+    """A named group of model parameters (one per scalar modifier, one per bin otherwise).
+
+    Attributes mirror pyhf's ``paramset``: ``n_parameters``, ``is_scalar``,
+    ``suggested_init``, ``suggested_bounds``, ``suggested_fixed`` (lists, one entry per
+    component), ``constrained``, ``pdf_type`` (``"normal"``, ``"poisson"`` or ``None``) and
+    ``modifier_types``, the modifier types that use this parameter (``("histosys", "normsys")``
+    when a name is shared by both).
+    """
+
+    name: str
+    n_parameters: int
+    is_scalar: bool
+    inits: tuple[float, ...]
+    bounds: tuple[tuple[float, float], ...]
+    fixed: tuple[bool, ...]
+    pdf_type: str | None
+    modifier_types: tuple[str, ...]
+
+    @property
+    def suggested_init(self) -> list[float]:
+        return list(self.inits)
+
+    @property
+    def suggested_bounds(self) -> list[tuple[float, float]]:
+        return list(self.bounds)
+
+    @property
+    def suggested_fixed(self) -> list[bool]:
+        return list(self.fixed)
+
+    @property
+    def constrained(self) -> bool:
+        return self.pdf_type is not None
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """Static structure of a model: names, parameter layout and the index arrays used to
+    evaluate it. Equality and hashing go through :attr:`key` so that two models built from
+    the same structure share compiled code."""
+
+    channels: tuple[str, ...]
+    channel_nbins: tuple[int, ...]
+    samples: tuple[str, ...]
+    modifiers: tuple[tuple[str, str], ...]
+    paramsets: tuple[ParamSet, ...]
+    poi_name: str | None
+    modifier_settings: tuple[tuple[str, str], ...]
+    normsys_code: str
+    histosys_code: str
+    # index arrays (numpy, int32); "one" index == npars points at a constant 1.0
+    factor_index: np.ndarray  # (K, S, B) parameters multiplying the yields directly
+    normsys_index: np.ndarray  # (N, S, C) alpha of the normsys in that slot, per channel
+    bin_channel: np.ndarray  # (B,) channel index of each bin
+    histosys_index: np.ndarray  # (H, S, B) alpha of the histosys in that slot
+    aux_par_index: np.ndarray  # (naux,) parameter constrained by each auxiliary datum
+    normal_aux: np.ndarray  # positions in the auxdata vector with a Gaussian constraint
+    poisson_aux: np.ndarray  # positions with a Poisson constraint
+    aux_order: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        arrays = (
+            self.factor_index,
+            self.normsys_index,
+            self.bin_channel,
+            self.histosys_index,
+            self.aux_par_index,
+            self.normal_aux,
+            self.poisson_aux,
+        )
+        key = (
+            self.channels,
+            self.channel_nbins,
+            self.samples,
+            self.modifiers,
+            self.paramsets,
+            self.poi_name,
+            self.modifier_settings,
+            self.normsys_code,
+            self.histosys_code,
+            tuple((a.shape, a.tobytes()) for a in arrays),
+        )
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "_hash", hash(key))
+        offsets = np.cumsum([0] + [p.n_parameters for p in self.paramsets])
+        slices = {
+            p.name: slice(int(a), int(b))
+            for p, a, b in zip(self.paramsets, offsets[:-1], offsets[1:], strict=True)
+        }
+        object.__setattr__(self, "slices", slices)
+        object.__setattr__(self, "npars", int(offsets[-1]))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Layout) and (
+            self is other or self.key == other.key  # type: ignore[attr-defined]
+        )
+
+    @property
+    def nmaindata(self) -> int:
+        return int(sum(self.channel_nbins))
+
+    @property
+    def nauxdata(self) -> int:
+        return int(self.aux_par_index.shape[0])
+
+
+class ModelConfig:
+    """pyhf-style view of a model's configuration (``model.config``).
+
+    Example:
+        >>> import relaxed
+        >>> spec = {"channels": [{"name": "SR", "samples": [
+        ...     {"name": "sig", "data": [5.0, 2.0],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...     {"name": "bkg", "data": [50.0, 60.0],
+        ...      "modifiers": [{"name": "unc", "type": "shapesys", "data": [5.0, 6.0]}]}]}]}
+        >>> cfg = relaxed.Model(spec).config
+        >>> cfg.par_order, cfg.par_names, cfg.par_slice("unc")
+        (['mu', 'unc'], ['mu', 'unc[0]', 'unc[1]'], slice(1, 3, None))
+        >>> cfg.suggested_init(), cfg.suggested_bounds()[0]
+        ([1.0, 1.0, 1.0], (0.0, 10.0))
+    """
+
+    def __init__(self, layout: Layout, model: Model) -> None:
+        self._layout = layout
+        self._model = model
+        self._by_name = {p.name: p for p in layout.paramsets}
+
+    # -- structure -------------------------------------------------------------------------
+    @property
+    def channels(self) -> list[str]:
+        """Channel names, sorted (the order of the main data)."""
+        return list(self._layout.channels)
+
+    @property
+    def samples(self) -> list[str]:
+        """Sample names, sorted."""
+        return list(self._layout.samples)
+
+    @property
+    def channel_nbins(self) -> dict[str, int]:
+        """Number of bins of each channel."""
+        return dict(zip(self._layout.channels, self._layout.channel_nbins, strict=True))
+
+    @property
+    def channel_slices(self) -> dict[str, slice]:
+        """Slice of each channel in the main data."""
+        edges = np.cumsum([0, *self._layout.channel_nbins])
+        return {
+            c: slice(int(a), int(b))
+            for c, a, b in zip(self._layout.channels, edges[:-1], edges[1:], strict=True)
+        }
+
+    @property
+    def modifiers(self) -> list[tuple[str, str]]:
+        """Sorted (name, type) pairs of the modifiers in the model."""
+        return list(self._layout.modifiers)
+
+    @property
+    def modifier_settings(self) -> dict[str, dict[str, str]]:
+        """Interpolation codes in use, in pyhf's format."""
+        return {
+            "normsys": {"interpcode": self._layout.normsys_code},
+            "histosys": {"interpcode": self._layout.histosys_code},
+        }
+
+    # -- parameters ------------------------------------------------------------------------
+    @property
+    def par_order(self) -> list[str]:
+        """Parameter set names in the order they appear in the parameter vector."""
+        return [p.name for p in self._layout.paramsets]
+
+    @property
+    def parameters(self) -> list[str]:
+        """Parameter set names, sorted."""
+        return sorted(self.par_order)
+
+    @property
+    def par_map(self) -> dict[str, dict[str, Any]]:
+        """``{name: {"slice": slice, "paramset": ParamSet}}`` as in pyhf."""
+        return {
+            p.name: {"slice": self._layout.slices[p.name], "paramset": p}
+            for p in self._layout.paramsets
+        }
+
+    @property
+    def npars(self) -> int:
+        """Length of the parameter vector."""
+        return self._layout.npars
+
+    @property
+    def par_names(self) -> list[str]:
+        """One name per component: ``name`` for scalars, ``name[i]`` for per-bin parameters."""
+        names: list[str] = []
+        for p in self._layout.paramsets:
+            if p.is_scalar:
+                names.append(p.name)
+            else:
+                names.extend(f"{p.name}[{i}]" for i in range(p.n_parameters))
+        return names
+
+    def par_slice(self, name: str) -> slice:
+        """Slice of parameter set ``name`` in the parameter vector."""
+        self._check_name(name)
+        return self._layout.slices[name]
+
+    def param_set(self, name: str) -> ParamSet:
+        """The :class:`ParamSet` called ``name``."""
+        self._check_name(name)
+        return self._by_name[name]
+
+    def _check_name(self, name: str) -> None:
+        if name not in self._by_name:
+            raise InvalidModel(
+                f"unknown parameter '{name}'; the model's parameters are {self.par_order}"
+            )
+
+    @property
+    def poi_name(self) -> str | None:
+        """Name of the parameter of interest (``None`` for a model without one)."""
+        return self._layout.poi_name
+
+    @property
+    def poi_index(self) -> int | None:
+        """Index of the parameter of interest in the parameter vector."""
+        if self._layout.poi_name is None:
+            return None
+        return self._layout.slices[self._layout.poi_name].start
+
+    def suggested_init(self) -> list[float]:
+        """Initial values, one per component, in parameter-vector order."""
+        return [v for p in self._layout.paramsets for v in p.inits]
+
+    def suggested_bounds(self) -> list[tuple[float, float]]:
+        """(low, high) bounds, one per component."""
+        return [b for p in self._layout.paramsets for b in p.bounds]
+
+    def suggested_fixed(self) -> list[bool]:
+        """Whether each component is fixed (measurement config, or bins without yield or
+        uncertainty for shapesys/staterror, exactly as pyhf fixes them)."""
+        return [f for p in self._layout.paramsets for f in p.fixed]
+
+    # -- auxiliary data --------------------------------------------------------------------
+    @property
+    def auxdata(self) -> Array:
+        """Auxiliary data of the constraint terms (an array: it may depend on traced yields)."""
+        return self._model.auxdata
+
+    @property
+    def auxdata_order(self) -> list[str]:
+        """Constrained parameter sets in the order of :attr:`auxdata`."""
+        return list(self._layout.aux_order)
+
+    @property
+    def nmaindata(self) -> int:
+        """Number of bins of the main measurement (all channels)."""
+        return self._layout.nmaindata
+
+    @property
+    def nauxdata(self) -> int:
+        """Number of auxiliary data."""
+        return self._layout.nauxdata
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelConfig(channels={self.channels}, samples={self.samples}, "
+            f"npars={self.npars}, poi_name={self.poi_name!r})"
+        )

@@ -1,0 +1,240 @@
+"""A pyhf-format HistFactory workspace: channels, observations and measurements.
+
+The JSON format is pyhf's (schema version 1.0.0). A workspace combines the model
+specification (``channels``) with the observed data (``observations``) and one or more
+measurements (the parameter of interest and the parameter configuration).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from relaxed.exceptions import InvalidData, InvalidMeasurement, InvalidModel
+from relaxed.histfactory import schema
+from relaxed.histfactory.model import Model
+
+__all__ = ["Workspace"]
+
+_FROM_MEASUREMENT = object()
+
+
+def _to_json_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _to_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json_value(v) for v in value]
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return value
+    array = np.asarray(value)  # raises for tracers: a traced workspace cannot be written
+    return array.tolist()
+
+
+class Workspace:
+    """A HistFactory workspace in pyhf's JSON format.
+
+    Args:
+        spec: the workspace document (``channels``, ``observations``, ``measurements``,
+            ``version``). Numbers may be JAX arrays or tracers, as for :class:`relaxed.Model`.
+        validate: check the document against the schema (version 1.0.0).
+
+    Example:
+        >>> import relaxed
+        >>> ws = relaxed.Workspace({
+        ...     "channels": [{"name": "SR", "samples": [
+        ...         {"name": "sig", "data": [12.0, 11.0],
+        ...          "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...         {"name": "bkg", "data": [50.0, 52.0],
+        ...          "modifiers": [{"name": "unc", "type": "shapesys", "data": [3.0, 7.0]}]}]}],
+        ...     "observations": [{"name": "SR", "data": [51.0, 48.0]}],
+        ...     "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+        ...     "version": "1.0.0"})
+        >>> model = ws.model()
+        >>> ws.data(model).tolist()[:2], model.config.poi_name
+        ([51.0, 48.0], 'mu')
+    """
+
+    def __init__(self, spec: Mapping[str, Any], validate: bool = True) -> None:
+        if validate:
+            schema.validate(spec, kind="workspace")
+        self._spec = spec
+        seen: dict[str, int] = {}
+        for i, measurement in enumerate(spec["measurements"]):
+            if measurement["name"] in seen:
+                raise InvalidMeasurement(
+                    f"measurements[{i}].name: measurement '{measurement['name']}' is defined "
+                    f"twice (also at measurements[{seen[measurement['name']]}])"
+                )
+            seen[measurement["name"]] = i
+        channel_paths: dict[str, int] = {}
+        for i, channel in enumerate(spec["channels"]):
+            if channel["name"] in channel_paths:
+                raise InvalidModel(
+                    f"channels[{i}].name: channel '{channel['name']}' is defined twice "
+                    f"(also at channels[{channel_paths[channel['name']]}])"
+                )
+            channel_paths[channel["name"]] = i
+        observed: dict[str, int] = {}
+        channel_names = set(channel_paths)
+        for i, observation in enumerate(spec["observations"]):
+            name = observation["name"]
+            if name in observed:
+                raise InvalidData(
+                    f"observations[{i}].name: channel '{name}' has two observations "
+                    f"(also at observations[{observed[name]}])"
+                )
+            if name not in channel_names:
+                raise InvalidData(
+                    f"observations[{i}].name: observation for unknown channel '{name}'; "
+                    f"the channels are {sorted(channel_names)}"
+                )
+            observed[name] = i
+        self._observed = observed
+
+    # -- summary ---------------------------------------------------------------------------
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        """The workspace document as given."""
+        return self._spec
+
+    @property
+    def channels(self) -> list[str]:
+        """Channel names, sorted."""
+        return sorted({c["name"] for c in self._spec["channels"]})
+
+    @property
+    def samples(self) -> list[str]:
+        """Sample names over all channels, sorted."""
+        return sorted({s["name"] for c in self._spec["channels"] for s in c["samples"]})
+
+    @property
+    def modifiers(self) -> list[tuple[str, str]]:
+        """(name, type) of every modifier, sorted."""
+        return sorted(
+            {
+                (m["name"], m["type"])
+                for c in self._spec["channels"]
+                for s in c["samples"]
+                for m in s["modifiers"]
+            }
+        )
+
+    @property
+    def parameters(self) -> list[str]:
+        """Names of the parameters the modifiers introduce, sorted."""
+        return sorted({name for name, _ in self.modifiers})
+
+    @property
+    def measurement_names(self) -> list[str]:
+        """Measurement names in file order."""
+        return [m["name"] for m in self._spec["measurements"]]
+
+    def get_measurement(self, measurement_name: str | None = None) -> Mapping[str, Any]:
+        """The measurement called ``measurement_name`` (default: the first one)."""
+        measurements = self._spec["measurements"]
+        if measurement_name is None:
+            if not measurements:
+                raise InvalidMeasurement("measurements: the workspace has no measurement")
+            return measurements[0]
+        for measurement in measurements:
+            if measurement["name"] == measurement_name:
+                return measurement
+        raise InvalidMeasurement(
+            f"unknown measurement '{measurement_name}'; the workspace has "
+            f"{self.measurement_names}"
+        )
+
+    # -- model and data --------------------------------------------------------------------
+    def model(
+        self,
+        measurement_name: str | None = None,
+        modifier_settings: Mapping[str, Any] | None = None,
+        poi_name: Any = _FROM_MEASUREMENT,
+    ) -> Model:
+        """Build the :class:`relaxed.Model` of a measurement.
+
+        ``poi_name`` defaults to the measurement's POI; pass ``None`` for a model without one.
+        ``modifier_settings`` defaults to pyhf 0.7.6's (normsys code4, histosys code4p).
+        """
+        measurement = self.get_measurement(measurement_name)
+        config = measurement["config"]
+        poi = config["poi"] if poi_name is _FROM_MEASUREMENT else poi_name
+        spec = {"channels": self._spec["channels"], "parameters": config.get("parameters", [])}
+        return Model(spec, poi_name=poi, modifier_settings=modifier_settings, validate=False)
+
+    def observations(self) -> dict[str, Any]:
+        """Observed counts per channel."""
+        return {o["name"]: o["data"] for o in self._spec["observations"]}
+
+    def data(self, model: Model, include_auxdata: bool = True) -> Array:
+        """Observed main data in ``model.config.channels`` order, then the auxiliary data."""
+        parts = []
+        for channel, nbins in model.config.channel_nbins.items():
+            if channel not in self._observed:
+                raise InvalidData(
+                    f"observations: no observed data for channel '{channel}'; observations "
+                    f"exist for {sorted(self._observed)}"
+                )
+            i = self._observed[channel]
+            values = jnp.asarray(self._spec["observations"][i]["data"], dtype=jnp.float64)
+            if values.shape != (nbins,):
+                raise InvalidData(
+                    f"observations[{i}].data: channel '{channel}' has {nbins} bins but its "
+                    f"observation has shape {values.shape}"
+                )
+            parts.append(values)
+        if include_auxdata:
+            parts.append(model.config.auxdata)
+        return jnp.concatenate(parts)
+
+    # -- writing ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A plain-JSON deep copy of the workspace (arrays become lists)."""
+        return _to_json_value(copy.copy(self._spec))
+
+    def to_json(self, path: str | os.PathLike[str] | None = None, indent: int = 2) -> str:
+        """The workspace as JSON text; written atomically to ``path`` if given."""
+        text = json.dumps(self.to_dict(), indent=indent, sort_keys=True) + "\n"
+        if path is not None:
+            write_text_atomic(Path(path), text)
+        return text
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Workspace:
+        """Read a workspace from a JSON file."""
+        with open(path) as f:
+            return cls(json.load(f))
+
+    def __repr__(self) -> str:
+        return (
+            f"relaxed.Workspace(channels={self.channels}, samples={self.samples}, "
+            f"measurements={self.measurement_names})"
+        )
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so that a reader
+    never sees a half-written file and an existing file survives a failed write."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
