@@ -36,8 +36,11 @@ class InvalidSpecification(RelaxedError):
 
 
 class InvalidModel(RelaxedError):
-    """The specification is valid JSON-schema-wise but does not describe a consistent model
-    (bin counts that disagree, an unknown parameter of interest, incompatible shared modifiers, ...)."""
+    """The specification follows the schema but does not describe a consistent model.
+
+    For example bin counts that disagree, an unknown parameter of interest, or incompatible
+    shared modifiers.
+    """
 
 
 class InvalidModifier(InvalidModel):

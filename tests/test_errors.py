@@ -84,14 +84,21 @@ def test_all_errors_are_value_errors():
 def test_sample_with_wrong_bin_count():
     spec = _workspace()
     _bkg(spec)["data"] = [50.0, 60.0, 70.0]
-    with pytest.raises(InvalidModel, match=r"channels\[0\]\.samples\[1\]\.data: sample 'bkg' has 3"):
+    with pytest.raises(
+        InvalidModel, match=r"channels\[0\]\.samples\[1\]\.data: sample 'bkg' has 3"
+    ):
         relaxed.Workspace(spec).model()
 
 
 @pytest.mark.parametrize(
     "index,key,bad,pattern",
     [
-        (0, None, [5.0], r"modifiers\[0\]\.data: shapesys 'unc' on sample 'bkg' in channel 'SR' has 1"),
+        (
+            0,
+            None,
+            [5.0],
+            r"modifiers\[0\]\.data: shapesys 'unc' on sample 'bkg' in channel 'SR' has 1",
+        ),
         (2, "hi_data", [1.0, 2.0, 3.0], r"modifiers\[2\]\.data\.hi_data: histosys 'shape'"),
     ],
 )
@@ -113,7 +120,9 @@ def test_negative_uncertainty():
         relaxed.Workspace(spec).model()
     spec = _workspace()
     spec["channels"][1]["samples"][0]["modifiers"][0]["data"] = [-3.0]
-    with pytest.raises(InvalidModifier, match=r"channels\[1\]\.samples\[0\]\.modifiers\[0\]\.data\[0\]"):
+    with pytest.raises(
+        InvalidModifier, match=r"channels\[1\]\.samples\[0\]\.modifiers\[0\]\.data\[0\]"
+    ):
         relaxed.Workspace(spec).model()
 
 
@@ -215,7 +224,9 @@ def test_measurement_configuration_errors():
         relaxed.Workspace(spec).model()
     params[0] = {"name": "mu", "fixed": True}
     params.append({"name": "mu", "inits": [2.0]})
-    with pytest.raises(InvalidMeasurement, match=r"parameters\[1\]\.name: parameter 'mu' is configured twice"):
+    with pytest.raises(
+        InvalidMeasurement, match=r"parameters\[1\]\.name: parameter 'mu' is configured twice"
+    ):
         relaxed.Workspace(spec).model()
 
 
@@ -224,7 +235,9 @@ def test_incompatible_shared_names():
     spec["channels"][1]["samples"][0]["modifiers"].append(
         {"name": "mu", "type": "shapefactor", "data": None}
     )
-    with pytest.raises(InvalidModel, match="parameter 'mu' is used by modifiers of types normfactor, shapefactor"):
+    with pytest.raises(
+        InvalidModel, match="parameter 'mu' is used by modifiers of types normfactor, shapefactor"
+    ):
         relaxed.Workspace(spec).model()
     spec = _workspace()
     spec["channels"][1]["samples"][0]["modifiers"].append(

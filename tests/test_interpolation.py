@@ -18,7 +18,9 @@ def _pyhf_interpolate(code: str, lo, nom, hi, alphas):
     pyhf.set_backend("numpy")
     histoset = [[[list(lo), list(nom), list(hi)]]]
     key = code.removeprefix("code")
-    interpolator = pyhf.interpolators.get(int(key) if key.isdigit() else key)(histoset, subscribe=False)
+    interpolator = pyhf.interpolators.get(int(key) if key.isdigit() else key)(
+        histoset, subscribe=False
+    )
     out = interpolator(pyhf.tensorlib.astensor([list(alphas)]))
     return np.asarray(out)[0, 0]
 

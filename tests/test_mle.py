@@ -240,7 +240,9 @@ def test_vmap_over_datasets_and_poi_values():
         np.testing.assert_allclose(row, mle.fit(d, model), rtol=1e-10, atol=1e-12)
     mus = jnp.asarray([0.0, 0.5, 1.0, 2.0])
     nlls = jax.vmap(lambda mu: mle.fixed_poi_fit(mu, base, model, return_fitted_val=True)[1])(mus)
-    loop = [float(mle.fixed_poi_fit(float(mu), base, model, return_fitted_val=True)[1]) for mu in mus]
+    loop = [
+        float(mle.fixed_poi_fit(float(mu), base, model, return_fitted_val=True)[1]) for mu in mus
+    ]
     np.testing.assert_allclose(nlls, loop, rtol=1e-10)
 
 

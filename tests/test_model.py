@@ -146,7 +146,10 @@ def test_random_workspaces_match_pyhf(spec, codes, seed):
         for _ in range(2):
             pars = _random_pars(pmodel, rng, floor)
             for name in pmodel.config.par_order:
-                if getattr(pmodel.config.param_set(name), "pdf_type", None) == "normal" and name != "lumi":
+                if (
+                    getattr(pmodel.config.param_set(name), "pdf_type", None) == "normal"
+                    and name != "lumi"
+                ):
                     sl = pmodel.config.par_slice(name)
                     pars[sl] = np.clip(pars[sl], -1.0, 1.0)
             np.testing.assert_allclose(

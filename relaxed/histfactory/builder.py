@@ -449,7 +449,12 @@ def build(
         if mtype == "lumi":
             missing = [
                 k
-                for k, v in (("inits", inits), ("bounds", bounds), ("auxdata", aux), ("sigmas", sigma))
+                for k, v in (
+                    ("inits", inits),
+                    ("bounds", bounds),
+                    ("auxdata", aux),
+                    ("sigmas", sigma),
+                )
                 if v is None or (isinstance(v, list) and not v)
             ]
             if missing:
@@ -490,7 +495,9 @@ def build(
                 "a POI must be a scalar parameter"
             )
 
-    starts = dict(zip(names, np.cumsum([0] + [p.n_parameters for p in paramsets])[:-1].tolist(), strict=True))
+    starts = dict(
+        zip(names, np.cumsum([0] + [p.n_parameters for p in paramsets])[:-1].tolist(), strict=True)
+    )
     npars = int(sum(p.n_parameters for p in paramsets))
 
     # -- direct multiplicative factors (normfactor, lumi, shapefactor, shapesys, staterror)

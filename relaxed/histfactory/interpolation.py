@@ -18,7 +18,8 @@ Additive codes (histosys) return the shift :math:`\Delta(\alpha)` of the yield, 
   :math:`|\alpha| = 1`; this is the published formula, continuous with a continuous slope.)
 - code 4p, sixth-order polynomial inside, linear outside:
   :math:`S = (\delta^+ + \delta^-)/2`, :math:`A = (\delta^+ - \delta^-)/16`,
-  :math:`\Delta = \alpha\,(S + \alpha A (15 + \alpha^2 (3\alpha^2 - 10)))` for :math:`|\alpha|\le 1`,
+  :math:`\Delta = \alpha\,(S + \alpha A (15 + \alpha^2 (3\alpha^2 - 10)))`
+  for :math:`|\alpha|\le 1`,
   :math:`\Delta = \alpha\,\delta^+` for :math:`\alpha > 1` and :math:`\alpha\,\delta^-` for
   :math:`\alpha < -1`.
 
@@ -54,7 +55,9 @@ __all__ = [
 
 
 def code0(alpha: ArrayLike, delta_up: ArrayLike, delta_dn: ArrayLike) -> Array:
-    r"""Piecewise-linear shift: :math:`\alpha\delta^+` for :math:`\alpha\ge0`, else :math:`\alpha\delta^-`.
+    r"""Piecewise-linear shift (code 0).
+
+    :math:`\alpha\delta^+` for :math:`\alpha\ge0`, else :math:`\alpha\delta^-`.
 
     Example:
         >>> float(code0(0.5, 4.0, 2.0)), float(code0(-0.5, 4.0, 2.0))
@@ -84,19 +87,23 @@ def code4p(alpha: ArrayLike, delta_up: ArrayLike, delta_dn: ArrayLike) -> Array:
     r"""Polynomial shift inside :math:`|\alpha|\le1`, linear outside (see module doc).
 
     Example:
-        >>> float(code4p(1.0, 4.0, 2.0)), float(code4p(-1.0, 4.0, 2.0)), float(code4p(2.0, 4.0, 2.0))
-        (4.0, -2.0, 8.0)
+        >>> [float(code4p(a, 4.0, 2.0)) for a in (1.0, -1.0, 2.0)]
+        [4.0, -2.0, 8.0]
     """
     alpha = jnp.asarray(alpha)
     s = 0.5 * (delta_up + delta_dn)
     a = 0.0625 * (delta_up - delta_dn)
     a2 = alpha * alpha
     inside = alpha * (s + alpha * a * (15.0 + a2 * (3.0 * a2 - 10.0)))
-    return jnp.where(alpha > 1.0, alpha * delta_up, jnp.where(alpha < -1.0, alpha * delta_dn, inside))
+    return jnp.where(
+        alpha > 1.0, alpha * delta_up, jnp.where(alpha < -1.0, alpha * delta_dn, inside)
+    )
 
 
 def code1(alpha: ArrayLike, hi: ArrayLike, lo: ArrayLike) -> Array:
-    r"""Exponential factor: :math:`\mathrm{hi}^{\alpha}` for :math:`\alpha\ge0`, else :math:`\mathrm{lo}^{-\alpha}`.
+    r"""Exponential factor (code 1).
+
+    :math:`\mathrm{hi}^{\alpha}` for :math:`\alpha\ge0`, else :math:`\mathrm{lo}^{-\alpha}`.
 
     Example:
         >>> round(float(code1(2.0, 1.1, 0.9)), 12), round(float(code1(-1.0, 1.1, 0.9)), 12)

@@ -162,6 +162,14 @@ class Model:
         """Nominal yields, shape (samples, bins), samples and channels in sorted order."""
         return self._nominal
 
+    def summary(self, data: ArrayLike | None = None) -> str:
+        """A printable table of channels, samples, bins and parameters (inits, bounds,
+        constraint types); with ``data``, the observed totals too. See
+        :func:`relaxed.histfactory.summary.describe`."""
+        from relaxed.histfactory.summary import describe, format_summary
+
+        return format_summary(describe(self, data))
+
     def __repr__(self) -> str:
         cfg = self.config
         return (

@@ -151,8 +151,7 @@ class Workspace:
             if measurement["name"] == measurement_name:
                 return measurement
         raise InvalidMeasurement(
-            f"unknown measurement '{measurement_name}'; the workspace has "
-            f"{self.measurement_names}"
+            f"unknown measurement '{measurement_name}'; the workspace has {self.measurement_names}"
         )
 
     # -- model and data --------------------------------------------------------------------

@@ -98,9 +98,8 @@ def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         return f"unexpected key ({error.message})"
     if error.validator == "enum" and list(error.path)[-1:] == ["type"]:
-        return (
-            f"unknown modifier type {error.instance!r}; the types are "
-            + ", ".join(MODIFIER_TYPES)
+        return f"unknown modifier type {error.instance!r}; the types are " + ", ".join(
+            MODIFIER_TYPES
         )
     if error.validator == "const" and list(error.path)[-1:] == ["version"]:
         return f"unsupported version {error.instance!r}; this schema is version {VERSION}"
