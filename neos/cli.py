@@ -1,8 +1,14 @@
 """The ``neos`` command line.
 
-``neos inspect WORKSPACE.json`` prints a workspace's channels, samples, bins and parameters
-(inits, bounds, constraint types). Every subcommand reports bad input as one line,
-``neos: error: ...``, and exits with status 2.
+- ``neos inspect WORKSPACE.json``: a workspace's channels, samples, bins and parameters (inits,
+  bounds, constraint types).
+- ``neos fit WORKSPACE.json``: the maximum-likelihood fit (``--poi-value`` fixes the POI), as
+  JSON with uncertainties from the exact Hessian.
+- ``neos cls WORKSPACE.json``: observed and expected CLs of ``--poi-value`` (pyhf's
+  ``cls`` output), ``--test-stat``, ``--calctype``.
+- ``neos upper-limit WORKSPACE.json``: the observed and expected upper limits on the POI.
+
+Every subcommand reports bad input as one line, ``neos: error: ...``, and exits with status 2.
 """
 
 from __future__ import annotations
@@ -77,6 +83,89 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floats(values: Any) -> list[float]:
+    import numpy as np
+
+    return [float(v) for v in np.ravel(np.asarray(values))]
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from relaxed.infer import mle
+
+    _, model, data = _model_and_data(args)
+    cfg = model.config
+    if args.poi_value is None:
+        pars, nll = mle.fit(data, model, return_uncertainties=True, return_fitted_val=True)
+    else:
+        if cfg.poi_index is None:
+            raise UsageError(f"{args.workspace}: --poi-value needs a measurement with a POI")
+        pars, nll = mle.fixed_poi_fit(
+            args.poi_value, data, model, return_uncertainties=True, return_fitted_val=True
+        )
+    result = {
+        "mle_parameters": {name: _floats(pars[cfg.par_slice(name), 0]) for name in cfg.par_order},
+        "uncertainties": {name: _floats(pars[cfg.par_slice(name), 1]) for name in cfg.par_order},
+        "twice_nll": float(nll),
+    }
+    if args.poi_value is not None:
+        result["poi_value"] = args.poi_value
+    _emit(json.dumps(result, indent=2), args.output_file)
+    return 0
+
+
+def _cls(args: argparse.Namespace) -> int:
+    from relaxed.exceptions import RelaxedError
+    from relaxed.infer import hypotest
+
+    _, model, data = _model_and_data(args)
+    if model.config.poi_index is None:
+        raise UsageError(f"{args.workspace}: the measurement has no parameter of interest")
+    kwargs: dict[str, Any] = {"test_stat": args.test_stat, "calctype": args.calctype}
+    if args.calctype == "toybased":
+        kwargs["ntoys"] = args.ntoys
+    try:
+        cls_obs, cls_exp = hypotest(args.poi_value, data, model, return_expected_set=True, **kwargs)
+    except RelaxedError as err:
+        raise UsageError(str(err)) from err
+    result = {"CLs_obs": float(cls_obs), "CLs_exp": _floats(cls_exp)}
+    _emit(json.dumps(result, indent=2), args.output_file)
+    return 0
+
+
+def _scan(text: str | None) -> Any:
+    if text is None:
+        return None
+    import numpy as np
+
+    try:
+        start, stop, num = text.split(",")
+        scan = np.linspace(float(start), float(stop), int(num))
+    except ValueError as err:
+        raise UsageError(f"--scan must be START,STOP,NUM (e.g. 0,5,21), got {text!r}") from err
+    if scan.size < 2:
+        raise UsageError(f"--scan needs at least 2 points, got {text!r}")
+    return scan
+
+
+def _upper_limit(args: argparse.Namespace) -> int:
+    from relaxed.exceptions import RelaxedError
+    from relaxed.infer import upper_limit
+
+    scan = _scan(args.scan)
+    if not 0.0 < args.level < 1.0:
+        raise UsageError(f"--level must be between 0 and 1, got {args.level}")
+    _, model, data = _model_and_data(args)
+    if model.config.poi_index is None:
+        raise UsageError(f"{args.workspace}: the measurement has no parameter of interest")
+    try:
+        obs, exp = upper_limit(data, model, scan=scan, level=args.level)
+    except RelaxedError as err:
+        raise UsageError(str(err)) from err
+    result = {"obs": float(obs), "exp": _floats(exp), "level": args.level}
+    _emit(json.dumps(result, indent=2), args.output_file)
+    return 0
+
+
 def _add_workspace_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workspace", help="a HistFactory JSON workspace (pyhf format)")
     parser.add_argument(
@@ -102,6 +191,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workspace_arguments(inspect)
     inspect.add_argument("--json", action="store_true", help="print JSON instead of tables")
     inspect.set_defaults(run=_inspect)
+
+    fit = sub.add_parser("fit", help="maximum-likelihood fit, printed as JSON")
+    _add_workspace_arguments(fit)
+    fit.add_argument(
+        "--poi-value", type=float, default=None, help="fix the POI at this value (default: free)"
+    )
+    fit.set_defaults(run=_fit)
+
+    cls = sub.add_parser("cls", help="observed and expected CLs of a POI value, as JSON")
+    _add_workspace_arguments(cls)
+    cls.add_argument(
+        "--poi-value", "--test-poi", type=float, default=1.0, help="the POI value to test"
+    )
+    cls.add_argument("--test-stat", choices=["q", "qtilde", "q0"], default="qtilde")
+    cls.add_argument("--calctype", choices=["asymptotics", "toybased"], default="asymptotics")
+    cls.add_argument("--ntoys", type=int, default=2000, help="toys per hypothesis (toybased)")
+    cls.set_defaults(run=_cls)
+
+    limit = sub.add_parser("upper-limit", help="observed and expected upper limits, as JSON")
+    _add_workspace_arguments(limit)
+    limit.add_argument(
+        "--scan", default=None, help="START,STOP,NUM POI grid (default: root finding)"
+    )
+    limit.add_argument("--level", type=float, default=0.05, help="CLs level (default 0.05)")
+    limit.set_defaults(run=_upper_limit)
     return parser
 
 

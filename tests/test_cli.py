@@ -85,3 +85,71 @@ def test_bad_workspace_exits_2(tmp_path, capsys, content, message):
 def test_unknown_measurement_exits_2(capsys):
     assert main(["inspect", str(EXAMPLE), "--measurement", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+@pytest.fixture
+def tight_pyhf():
+    """pyhf with scipy converged tightly (its default tolerance leaves CLs off by ~1e-5)."""
+    pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer(tolerance=1e-14))
+    yield
+    pyhf.set_backend("numpy", "scipy")
+
+
+def _pyhf_example():
+    ws = pyhf.Workspace(json.loads(EXAMPLE.read_text()))
+    model = ws.model()
+    return ws, model, ws.data(model)
+
+
+def test_fit_matches_pyhf(capsys, tight_pyhf):
+    assert main(["fit", str(EXAMPLE)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    _, model, data = _pyhf_example()
+    pars, nll = pyhf.infer.mle.fit(data, model, return_fitted_val=True)
+    assert result["twice_nll"] <= float(nll) + 1e-9
+    assert result["twice_nll"] == pytest.approx(float(nll), rel=1e-9)
+    poi = result["mle_parameters"]["mu"][0]
+    assert poi == pytest.approx(pars[model.config.poi_index], rel=1e-4)
+    assert result["uncertainties"]["mu"][0] > 0
+
+
+def test_fixed_poi_fit(capsys):
+    assert main(["fit", str(EXAMPLE), "--poi-value", "0.5"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mle_parameters"]["mu"] == [0.5]
+    assert result["uncertainties"]["mu"] == [0.0]
+
+
+def test_cls_matches_pyhf(capsys, tight_pyhf):
+    assert main(["cls", str(EXAMPLE), "--poi-value", "2.0"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    _, model, data = _pyhf_example()
+    obs, exp = pyhf.infer.hypotest(2.0, data, model, return_expected_set=True)
+    assert result["CLs_obs"] == pytest.approx(float(obs), rel=1e-5)
+    assert result["CLs_exp"] == pytest.approx([float(v) for v in exp], rel=1e-5)
+
+
+def test_upper_limit_runs(capsys):
+    assert main(["upper-limit", str(EXAMPLE), "--scan", "0,10,11"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["exp"]) == 5 and result["exp"] == sorted(result["exp"])
+    assert 0.0 < result["obs"] < 10.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["upper-limit", str(EXAMPLE), "--scan", "0,5"], "START,STOP,NUM"),
+        (["upper-limit", str(EXAMPLE), "--level", "2"], "--level"),
+    ],
+)
+def test_bad_options_exit_2(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_not_a_workspace_for_cls(tmp_path, capsys):
+    path = tmp_path / "ws.json"
+    path.write_text(json.dumps({"channels": [{"name": "c"}]}))
+    assert main(["cls", str(path)]) == 2
+    assert "not a valid workspace" in capsys.readouterr().err
