@@ -10,9 +10,9 @@ cfg.read(Path(__file__).parent / "settings.ini")
 meta = cfg["DEFAULT"]
 
 package_data: dict[str, list[str]] = {}
-for pattern in meta["package_data"].split():
-    folder, _, name = pattern.rpartition("/")
-    package_data.setdefault(folder.replace("/", "."), []).append(name)
+for entry in meta["package_data"].split():  # "package:glob" pairs
+    package, _, pattern = entry.partition(":")
+    package_data.setdefault(package, []).append(pattern)
 
 setup(
     name=meta["lib_name"],

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidMeasurement",
     "InvalidParameters",
     "InvalidData",
+    "InvalidArgument",
 ]
 
 
@@ -58,3 +59,8 @@ class InvalidParameters(RelaxedError):
 
 class InvalidData(RelaxedError):
     """Observed data have the wrong length or are missing for a channel."""
+
+
+class InvalidArgument(RelaxedError):
+    """An argument of a differentiable operation is invalid (a non-positive bandwidth, bin edges
+    that are not finite and strictly increasing, an unknown option)."""

@@ -10,7 +10,7 @@ import pytest
 
 from neos.cli import main
 
-EXAMPLE = Path(__file__).parents[1] / "neos" / "data" / "example_workspace.json"
+EXAMPLE = Path(__file__).parents[1] / "neos" / "examples" / "example_workspace.json"
 
 
 def test_example_workspace_uses_every_modifier_type():
