@@ -1,5 +1,7 @@
 """The ``neos`` command line.
 
+- ``neos train``: the main job; trains a network for the expected CLs (see
+  :mod:`neos.train`) and writes metrics, the trained workspace, figures and a checkpoint.
 - ``neos inspect WORKSPACE.json``: a workspace's channels, samples, bins and parameters (inits,
   bounds, constraint types).
 - ``neos fit WORKSPACE.json``: the maximum-likelihood fit (``--poi-value`` fixes the POI), as
@@ -166,6 +168,41 @@ def _upper_limit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from neos.train import TrainConfig, TrainingError, load_config, train
+    from relaxed.exceptions import RelaxedError
+
+    overrides = {
+        "steps": args.steps,
+        "seed": args.seed,
+        "loss": args.loss,
+        "method": args.method,
+        "nmc": args.nmc,
+    }
+    try:
+        if args.config is not None:
+            config = load_config(args.config, **overrides)
+        else:
+            config = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+            config.validate()
+    except (RelaxedError, TypeError) as err:
+        raise UsageError(str(err)) from err
+    try:
+        result = train(config, out=args.out, resume=args.resume, progress=not args.quiet)
+    except TrainingError as err:
+        print(f"neos: training stopped: {err}", file=sys.stderr)
+        return 1
+    except RelaxedError as err:
+        raise UsageError(str(err)) from err
+    first, last = result["cls_soft"][0], result["cls_soft"][-1]
+    print(
+        f"expected CLs (soft, train): {first:.4g} -> {last:.4g}; "
+        f"hard histograms, test sample: {result['cls_hard_test']:.4g}; "
+        f"compiled step {result['step_time_s']:.3g} s; outputs in {args.out}"
+    )
+    return 0
+
+
 def _add_workspace_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workspace", help="a HistFactory JSON workspace (pyhf format)")
     parser.add_argument(
@@ -184,6 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
         "neural observables for the expected CLs.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a network for the expected CLs (main job)")
+    train.add_argument("--steps", type=int, default=None, help="optimisation steps (20)")
+    train.add_argument("--out", default="neos-run", help="output folder (neos-run)")
+    train.add_argument("--seed", type=int, default=None, help="random seed (0)")
+    train.add_argument("--loss", default=None, help="cls, discovery, poi_uncert or bce (cls)")
+    train.add_argument("--method", default=None, help="kde or softmax (kde)")
+    train.add_argument("--nmc", type=int, default=None, help="events per blob (500)")
+    train.add_argument("--config", default=None, help="TOML file with training settings")
+    train.add_argument("--resume", action="store_true", help="resume from the checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
 
     inspect = sub.add_parser(
         "inspect", help="print a workspace's channels, samples, bins and parameters"

@@ -8,10 +8,24 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from relaxed import exceptions  # noqa: E402
+from relaxed import (  # noqa: E402  (after Model: they build on it)
+    exceptions,  # noqa: E402
+    infer,
+    metrics,
+)
 from relaxed.histfactory import Model, ModelConfig, Workspace  # noqa: E402
 from relaxed.ops import cut, hist  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "ModelConfig", "Workspace", "cut", "exceptions", "hist", "__version__"]
+__all__ = [
+    "Model",
+    "ModelConfig",
+    "Workspace",
+    "cut",
+    "exceptions",
+    "hist",
+    "infer",
+    "metrics",
+    "__version__",
+]
