@@ -1,0 +1,73 @@
+"""Cost of one compiled neos training step against a bare network pass, in the same run.
+
+The bare pass is a float32 forward + backward pass of the same MLP over the same events (the
+sum of the outputs); the training step adds the soft histograms, the HistFactory model, the
+profile-likelihood fits and the expected CLs. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+
+from neos import train as neos_train
+from neos.data import generate_blobs
+from neos.nets import mlp
+
+
+def _median(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--nmc", type=int, default=500)
+    args = parser.parse_args()
+
+    cfg = neos_train.TrainConfig(steps=args.steps, nmc=args.nmc, animate=False)
+    start = time.perf_counter()
+    result = neos_train.train(cfg, progress=False)
+    total = time.perf_counter() - start
+
+    net = mlp()
+    events = jnp.concatenate(generate_blobs(jax.random.PRNGKey(0), NMC=args.nmc)())
+    params = net.init(jax.random.PRNGKey(1), events[:1])
+    bare = jax.jit(jax.value_and_grad(lambda p: jnp.sum(net.apply(p, events))))
+    jax.block_until_ready(bare(params))
+    bare_s = _median(lambda: bare(params), 10)
+
+    print(
+        json.dumps(
+            {
+                "benchmark": "neos_train_step",
+                "events_per_step": result["events_per_step"],
+                "network": "2-1024-1024-1 relu/sigmoid float32",
+                "train_step_s": result["step_time_s"],
+                "first_step_incl_compile_s": result["first_step_time_s"],
+                "bare_forward_backward_s": bare_s,
+                "ratio_step_over_bare": result["step_time_s"] / bare_s,
+                "total_run_s": total,
+                "cls_soft_first_last": [result["cls_soft"][0], result["cls_soft"][-1]],
+                "versions": {"jax": jax.__version__},
+                "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
