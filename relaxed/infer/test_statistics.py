@@ -74,7 +74,9 @@ def _tmu_like(
     mubhathat, cond_nll = fixed_poi_fit(
         mu, data, pdf, init_pars, par_bounds, fixed_params, return_fitted_val=True
     )
-    muhatbhat, free_nll = fit(data, pdf, init_pars, par_bounds, fixed_params, return_fitted_val=True)
+    muhatbhat, free_nll = fit(
+        data, pdf, init_pars, par_bounds, fixed_params, return_fitted_val=True
+    )
     return jnp.clip(cond_nll - free_nll, 0.0, None), (mubhathat, muhatbhat)
 
 
@@ -87,9 +89,7 @@ def _qmu_like(
     fixed_params: Fixed,
 ) -> tuple[Array, tuple[Array, Array]]:
     """:math:`q_\\mu`: :math:`t_\\mu`, set to zero where :math:`\\hat\\mu > \\mu`."""
-    tmu_v, (mubhathat, muhatbhat) = _tmu_like(
-        mu, data, pdf, init_pars, par_bounds, fixed_params
-    )
+    tmu_v, (mubhathat, muhatbhat) = _tmu_like(mu, data, pdf, init_pars, par_bounds, fixed_params)
     muhat = muhatbhat[_poi_index(pdf)]
     qmu_v = jnp.where(muhat > jnp.asarray(mu, dtype=tmu_v.dtype), 0.0, tmu_v)
     return qmu_v, (mubhathat, muhatbhat)
@@ -296,9 +296,7 @@ def q0(
     if not isinstance(mu, Tracer) and jnp.ndim(mu) == 0 and float(mu) != 0.0:
         log.warning("q0 test statistic is only defined at mu = 0: using mu = 0")
     zero = jnp.zeros((), dtype=jnp.float64)
-    tmu_v, (mubhathat, muhatbhat) = _tmu_like(
-        zero, data, pdf, init_pars, par_bounds, fixed_params
-    )
+    tmu_v, (mubhathat, muhatbhat) = _tmu_like(zero, data, pdf, init_pars, par_bounds, fixed_params)
     q0_v = jnp.where(muhatbhat[_poi_index(pdf)] < 0.0, 0.0, tmu_v)
     return _returns((q0_v, (mubhathat, muhatbhat)), return_fitted_pars)
 

@@ -1,0 +1,211 @@
+r"""Frequentist hypothesis test of one value of the parameter of interest (pyhf 0.7.6's API).
+
+.. math::
+
+    \mathrm{CL}_s = \frac{\mathrm{CL}_{s+b}}{\mathrm{CL}_b}
+        = \frac{p(q \ge q_\text{obs} \mid \mu)}{p(q \ge q_\text{obs} \mid 0)}
+
+with the test statistic :math:`q \in \{q_0, q_\mu, \tilde q_\mu\}` and its distributions from
+:mod:`relaxed.infer.calculators` (asymptotic or toys). The whole test is one jit-compiled call;
+it maps with ``jax.vmap`` over ``poi_test`` and ``data`` and is differentiable with respect to
+both and to the model's arrays (asymptotics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from jax import Array
+from jax.typing import ArrayLike
+
+from relaxed.exceptions import InvalidData, InvalidParameters
+from relaxed.histfactory.model import Model
+from relaxed.infer import calculators
+from relaxed.infer.calculators import HypoTestResult
+
+__all__ = ["hypotest", "CALCTYPES", "hypotest_result"]
+
+#: Calculator names, pyhf's.
+CALCTYPES = ("asymptotics", "toybased")
+_CALCULATOR_KWARGS = {
+    "asymptotics": ("calc_base_dist",),
+    "toybased": ("ntoys", "track_progress", "key"),
+}
+
+
+def _check(
+    data: ArrayLike,
+    model: Model,
+    fixed_params: Sequence[bool] | None,
+    test_stat: str,
+    calctype: str,
+    kwargs: dict[str, Any],
+) -> None:
+    if not isinstance(calctype, str) or calctype not in CALCTYPES:
+        raise InvalidParameters(f"unknown calctype {calctype!r}; choose one of {list(CALCTYPES)}")
+    calculators.get_test_stat(test_stat)
+    unknown = sorted(set(kwargs) - set(_CALCULATOR_KWARGS[calctype]))
+    if unknown:
+        raise InvalidParameters(
+            f"unknown keyword argument(s) {unknown} for calctype={calctype!r}; "
+            f"valid ones are {list(_CALCULATOR_KWARGS[calctype])}"
+        )
+    poi_index = model.config.poi_index
+    if poi_index is None:
+        raise InvalidParameters(
+            "the model has no parameter of interest: a hypothesis test needs one"
+        )
+    fixed = model.config.suggested_fixed() if fixed_params is None else fixed_params
+    if len(fixed) != model.config.npars:
+        raise InvalidParameters(
+            f"fixed_params must have {model.config.npars} entries ({model.config.par_names}), "
+            f"got {len(fixed)}"
+        )
+    if fixed[poi_index]:
+        raise InvalidParameters(
+            f"the parameter of interest '{model.config.poi_name}' (index {poi_index}) is fixed, "
+            "which makes inference impossible; set fixed_params[poi_index] = False"
+        )
+    shape = np.shape(data)
+    n = model.config.nmaindata + model.config.nauxdata
+    if len(shape) != 1 or shape[0] != n:
+        raise InvalidData(
+            f"hypotest needs one data vector of length {n} (main bins + auxdata), got shape "
+            f"{shape}; map over data sets with jax.vmap"
+        )
+
+
+def hypotest_result(
+    poi_test: ArrayLike,
+    data: ArrayLike,
+    model: Model,
+    init_pars: ArrayLike | None = None,
+    par_bounds: Sequence[Sequence[float]] | None = None,
+    fixed_params: Sequence[bool] | None = None,
+    test_stat: str = "qtilde",
+    calctype: str = "asymptotics",
+    **kwargs: Any,
+) -> HypoTestResult:
+    r"""All the outputs of a hypothesis test as one :class:`~calculators.HypoTestResult`
+    (observed and expected :math:`\mathrm{CL}_{s+b}, \mathrm{CL}_b, \mathrm{CL}_s`, test
+    statistics). Same arguments as :func:`hypotest`.
+
+    Example:
+        >>> import relaxed
+        >>> spec = {"channels": [{"name": "c", "samples": [
+        ...     {"name": "sig", "data": [12.0, 11.0],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...     {"name": "bkg", "data": [50.0, 52.0],
+        ...      "modifiers": [{"name": "u", "type": "shapesys", "data": [3.0, 7.0]}]}]}]}
+        >>> model = relaxed.Model(spec)
+        >>> data = [51.0, 48.0] + model.config.auxdata.tolist()
+        >>> round(float(hypotest_result(1.0, data, model).CLb), 6)
+        0.444154
+    """
+    _check(data, model, fixed_params, test_stat, calctype, kwargs)
+    args = (poi_test, data, model, init_pars, par_bounds, fixed_params, test_stat)
+    if calctype == "asymptotics":
+        return calculators.asymptotic_result(*args, **kwargs)
+    kwargs.pop("track_progress", None)
+    return calculators.toy_result(*args, **kwargs)
+
+
+def hypotest(
+    poi_test: ArrayLike,
+    data: ArrayLike,
+    model: Model,
+    init_pars: ArrayLike | None = None,
+    par_bounds: Sequence[Sequence[float]] | None = None,
+    fixed_params: Sequence[bool] | None = None,
+    test_stat: str = "qtilde",
+    calctype: str = "asymptotics",
+    return_tail_probs: bool = False,
+    return_expected: bool = False,
+    return_expected_set: bool = False,
+    return_test_statistics: bool = False,
+    **kwargs: Any,
+) -> Any:
+    r""":math:`p`-values of a test of :math:`\mu` = ``poi_test``, pyhf 0.7.6's return structure.
+
+    .. math::
+
+        \mathrm{CL}_s = \frac{\mathrm{CL}_{s+b}}{\mathrm{CL}_b},\qquad
+        \mathrm{CL}_{s+b} = p(q \ge q_\text{obs} \mid \mu),\qquad
+        \mathrm{CL}_b = p(q \ge q_\text{obs} \mid \mu'),
+
+    with :math:`\mu' = 0` (:math:`\mu' = 1` for ``test_stat="q0"``, where the returned
+    "observed" value is :math:`\mathrm{CL}_{s+b}`, the discovery :math:`p_0`, as in pyhf).
+
+    Args:
+        poi_test: the tested value of the parameter of interest (may be traced).
+        data: main bins followed by auxdata.
+        model: a :class:`relaxed.Model`.
+        init_pars, par_bounds, fixed_params: fit configuration (default: ``suggested_*``).
+        test_stat: ``"qtilde"`` (default), ``"q"`` or ``"q0"``.
+        calctype: ``"asymptotics"`` (keyword ``calc_base_dist``: ``"normal"`` or
+            ``"clipped_normal"``) or ``"toybased"`` (keywords ``ntoys=2000``, ``key``: a
+            ``jax.random`` key, default ``PRNGKey(0)``; ``track_progress`` is accepted and
+            ignored).
+        return_tail_probs: append ``[CLsb, CLb]`` (``[CLb]`` for q0).
+        return_expected: append the median expected value.
+        return_expected_set: append the 5 expected values from :math:`-2\sigma` to
+            :math:`+2\sigma` (a list of scalars; after the median if both are asked for).
+        return_test_statistics: append ``[q_obs, q_A]``, the test statistic on the observed
+            data and on the Asimov data (an extension; pyhf 0.7.6 has no such flag).
+
+    Returns:
+        ``CLs`` alone, or a tuple in the order above, values as JAX arrays.
+
+    Raises:
+        relaxed.exceptions.InvalidParameters: unknown ``test_stat``/``calctype``/keyword, a fixed
+            or missing parameter of interest.
+        relaxed.exceptions.InvalidData: data of the wrong shape.
+
+    Example:
+        >>> import relaxed
+        >>> spec = {"channels": [{"name": "c", "samples": [
+        ...     {"name": "sig", "data": [12.0, 11.0],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...     {"name": "bkg", "data": [50.0, 52.0],
+        ...      "modifiers": [{"name": "u", "type": "shapesys", "data": [3.0, 7.0]}]}]}]}
+        >>> model = relaxed.Model(spec)
+        >>> data = [51.0, 48.0] + model.config.auxdata.tolist()
+        >>> cls_obs, cls_exp = hypotest(1.0, data, model, return_expected_set=True)
+        >>> round(float(cls_obs), 6), [round(float(v), 6) for v in cls_exp]
+        (0.052516, [0.002606, 0.013821, 0.064455, 0.235261, 0.573042])
+    """
+    result = hypotest_result(
+        poi_test, data, model, init_pars, par_bounds, fixed_params, test_stat, calctype, **kwargs
+    )
+    return _assemble(
+        result,
+        test_stat == "q0",
+        return_tail_probs,
+        return_expected,
+        return_expected_set,
+        return_test_statistics,
+    )
+
+
+def _assemble(
+    result: HypoTestResult,
+    is_q0: bool,
+    return_tail_probs: bool,
+    return_expected: bool,
+    return_expected_set: bool,
+    return_test_statistics: bool,
+) -> Any:
+    """pyhf's tuple from a :class:`HypoTestResult` (also used on vmapped results)."""
+    returns: list[Any] = [result.CLsb if is_q0 else result.CLs]
+    if return_tail_probs:
+        returns.append([result.CLb] if is_q0 else [result.CLsb, result.CLb])
+    band: Array = result.CLsb_exp if is_q0 else result.CLs_exp
+    if return_expected:
+        returns.append(band[..., 2])
+    if return_expected_set:
+        returns.append([band[..., i] for i in range(5)])
+    if return_test_statistics:
+        returns.append([result.q, result.q_A])
+    return tuple(returns) if len(returns) > 1 else returns[0]
