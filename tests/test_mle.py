@@ -257,8 +257,20 @@ def test_bad_fit_inputs_raise_clear_errors():
     with pytest.raises(relaxed.exceptions.InvalidData, match="expected data of length 1"):
         mle.fit([60.0, 1.0], model)
     poiless = relaxed.Model(
-        {"channels": [{"name": "c", "samples": [{"name": "s", "data": [1.0], "modifiers": [
-            {"name": "k", "type": "normfactor", "data": None}]}]}]},
+        {
+            "channels": [
+                {
+                    "name": "c",
+                    "samples": [
+                        {
+                            "name": "s",
+                            "data": [1.0],
+                            "modifiers": [{"name": "k", "type": "normfactor", "data": None}],
+                        }
+                    ],
+                }
+            ]
+        },
         poi_name=None,
     )
     with pytest.raises(relaxed.exceptions.InvalidParameters, match="parameter of interest"):
