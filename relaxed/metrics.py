@@ -247,16 +247,22 @@ def fisher_information(model: Model, pars: ArrayLike, data: ArrayLike | None = N
     return -jax.hessian(lambda p: model.logpdf(p, data)[0])(pars)
 
 
-def _free_covariance(
+def _free_information(
     model: Model, pars: ArrayLike, data: ArrayLike | None, fixed_params: Sequence[bool] | None
 ) -> tuple[Array, Array]:
+    """Fisher information with fixed parameters decoupled (unit diagonal), and the free mask."""
     info = fisher_information(model, pars, data)
     fixed = model.config.suggested_fixed() if fixed_params is None else fixed_params
     free = jnp.asarray([not f for f in fixed])
     both = free[:, None] & free[None, :]
-    info = jnp.where(both, info, 0.0) + jnp.diag(jnp.where(free, 0.0, 1.0))
-    cov = jnp.where(both, jnp.linalg.inv(info), 0.0)
-    return cov, free
+    return jnp.where(both, info, 0.0) + jnp.diag(jnp.where(free, 0.0, 1.0)), both
+
+
+def _free_covariance(
+    model: Model, pars: ArrayLike, data: ArrayLike | None, fixed_params: Sequence[bool] | None
+) -> Array:
+    info, both = _free_information(model, pars, data, fixed_params)
+    return jnp.where(both, jnp.linalg.inv(info), 0.0)
 
 
 def cramer_rao_uncertainty(
@@ -297,7 +303,7 @@ def cramer_rao_uncertainty(
         index = int(parameter)
         if not 0 <= index < cfg.npars:
             raise InvalidParameters(f"parameter index {index} outside 0..{cfg.npars - 1}")
-    cov, _ = _free_covariance(model, pars, data, fixed_params)
+    cov = _free_covariance(model, pars, data, fixed_params)
     return jnp.sqrt(jnp.clip(cov[index, index], 0.0))
 
 
@@ -316,8 +322,5 @@ def generalised_variance(
         >>> round(float(generalised_variance(relaxed.Model(spec), [1.0])), 12)
         0.04
     """
-    info = fisher_information(model, pars, data)
-    fixed = model.config.suggested_fixed() if fixed_params is None else fixed_params
-    free = jnp.asarray([not f for f in fixed])
-    info = jnp.where(free[:, None] & free[None, :], info, 0.0) + jnp.diag(jnp.where(free, 0.0, 1.0))
+    info, _ = _free_information(model, pars, data, fixed_params)
     return 1.0 / jnp.linalg.det(info)
