@@ -101,3 +101,27 @@ def test_no_variation_is_identity():
         assert np.all(np.asarray(jax.vmap(jax.grad(lambda a, fn=fn: fn(a, 0.0, 0.0)))(alphas)) == 0)
     for fn in interp.MULTIPLICATIVE_CODES.values():
         np.testing.assert_allclose(fn(alphas, 1.0, 1.0), 1.0, rtol=1e-15)
+
+
+@pytest.mark.parametrize("code", ["code0", "code2", "code4p"])
+def test_additive_codes_are_linear_in_the_variations(code):
+    """Delta(alpha) = alpha S + w(alpha) A (what a model evaluates) equals each code's formula,
+    values and alpha-derivatives, on both sides of |alpha| = 1 and at the kinks."""
+    rng = np.random.default_rng(3)
+    up, dn = rng.normal(0.0, 5.0, (2, 7))
+    s, a = 0.5 * (up + dn), 0.0625 * (up - dn)
+    alphas = np.concatenate([ALPHAS, rng.uniform(-4, 4, 50)])
+
+    def linear(alpha):
+        return alpha * s + interp.histosys_weight(alpha, code) * a
+
+    def direct(alpha):
+        return interp.ADDITIVE_CODES[code](alpha, up, dn)
+
+    for alpha in alphas:
+        np.testing.assert_allclose(linear(alpha), direct(alpha), rtol=1e-13, atol=1e-12)
+        np.testing.assert_allclose(
+            jax.jacfwd(linear)(alpha), jax.jacfwd(direct)(alpha), rtol=1e-12, atol=1e-11
+        )
+    with pytest.raises(ValueError, match="unknown histosys interpolation code 'code9'"):
+        interp.histosys_weight(0.5, "code9")

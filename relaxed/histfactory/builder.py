@@ -284,7 +284,8 @@ def build(
 
     Returns the layout and a dict of float64 arrays: ``nominal`` (S, B); ``normsys_log_hi``,
     ``normsys_log_lo`` (N, S, C) and ``normsys_coeffs`` (6, N, S, C), per sample and channel;
-    ``histosys_up`` and ``histosys_dn`` (H, S, B: the shifts :math:`\\delta^\\pm`);
+    ``histosys_up`` and ``histosys_dn`` (H, S, B: the shifts :math:`\\delta^\\pm` of each
+    histosys modifier, zero where it does not apply);
     ``auxdata``, ``aux_sigma`` and ``aux_factor`` (naux,).
     """
     normsys_code, histosys_code = _settings(modifier_settings)
@@ -524,48 +525,39 @@ def build(
     for r, fp, im in zip(rows, footprints, index_maps, strict=True):
         factor_index[r][fp] = im[fp]
 
-    # -- normsys (factors) and histosys (shifts) --------------------------------------------
-    def interp_group(mtype: str, fill: float, values) -> tuple[np.ndarray, Any, Any]:
-        group = [p for p in paramsets if mtype in p.modifier_types]
-        fps = []
-        for p in group:
-            fp = np.zeros((S, B), dtype=bool)
-            for o in info[p.name]["occ"][mtype]:
-                fp[sidx[o.sample], parsed.bins[o.channel]] = True
-            fps.append(fp)
-        assignment = _pack(fps)
-        nrows = max(assignment, default=-1) + 1
-        index = np.zeros((nrows, S, B), dtype=np.int32)
-        blocks: dict[tuple[int, str, str], tuple[Any, Any]] = {}
-        for r, p, fp in zip(assignment, group, fps, strict=True):
-            index[r][fp] = starts[p.name]
-            for o in info[p.name]["occ"][mtype]:
-                blocks[(r, o.sample, o.channel)] = values(o)
+    # -- histosys (shifts): one row per modifier, zero where it does not apply ---------------
+    # Dense rows make the shift a contraction over modifiers (see ``Model``), which is far
+    # cheaper to evaluate and differentiate than per-slot interpolation.
+    hs_group = [p for p in paramsets if "histosys" in p.modifier_types]
+    histosys_index = np.asarray([starts[p.name] for p in hs_group], dtype=np.int32)
+    hs_blocks: dict[tuple[int, str, str], tuple[Any, Any]] = {}
+    for r, p in enumerate(hs_group):
+        for o in info[p.name]["occ"]["histosys"]:
+            nom = nom_of[(o.channel, o.sample)]
+            data = o.modifier["data"]
+            hs_blocks[(r, o.sample, o.channel)] = (
+                arr(data["hi_data"]) - nom,
+                nom - arr(data["lo_data"]),
+            )
 
-        def assemble(which: int) -> Any:
-            if nrows == 0:
-                return xp.zeros((0, S, B))
-            out = []
-            for r in range(nrows):
-                per_sample = []
-                for s in samples:
-                    parts = []
-                    for c in channels:
-                        block = blocks.get((r, s, c))
-                        parts.append(
-                            block[which] if block is not None else xp.full(parsed.nbins[c], fill)
-                        )
-                    per_sample.append(xp.concatenate(parts))
-                out.append(xp.stack(per_sample))
-            return xp.stack(out)
+    def histosys_array(which: int) -> Any:
+        if not hs_group:
+            return xp.zeros((0, S, B))
+        rows = []
+        for r in range(len(hs_group)):
+            per_sample = []
+            for s in samples:
+                parts = [
+                    hs_blocks[(r, s, c)][which]
+                    if (r, s, c) in hs_blocks
+                    else xp.zeros(parsed.nbins[c])
+                    for c in channels
+                ]
+                per_sample.append(xp.concatenate(parts))
+            rows.append(xp.stack(per_sample))
+        return xp.stack(rows)
 
-        return index, assemble(0), assemble(1)
-
-    def histosys_values(o: _Occurrence) -> tuple[Any, Any]:
-        nom = nom_of[(o.channel, o.sample)]
-        return arr(o.modifier["data"]["hi_data"]) - nom, nom - arr(o.modifier["data"]["lo_data"])
-
-    histosys_index, histosys_up, histosys_dn = interp_group("histosys", 0.0, histosys_values)
+    histosys_up, histosys_dn = histosys_array(0), histosys_array(1)
 
     # normsys factors are one number per (sample, channel): keep them at that granularity
     C = len(channels)

@@ -86,7 +86,7 @@ class Layout:
     factor_index: np.ndarray  # (K, S, B) parameters multiplying the yields directly
     normsys_index: np.ndarray  # (N, S, C) alpha of the normsys in that slot, per channel
     bin_channel: np.ndarray  # (B,) channel index of each bin
-    histosys_index: np.ndarray  # (H, S, B) alpha of the histosys in that slot
+    histosys_index: np.ndarray  # (H,) parameter of each histosys modifier
     aux_par_index: np.ndarray  # (naux,) parameter constrained by each auxiliary datum
     normal_aux: np.ndarray  # positions in the auxdata vector with a Gaussian constraint
     poisson_aux: np.ndarray  # positions with a Poisson constraint
@@ -123,6 +123,18 @@ class Layout:
         }
         object.__setattr__(self, "slices", slices)
         object.__setattr__(self, "npars", int(offsets[-1]))
+        # One gather feeds every modifier group and the constraints: its transpose in the
+        # gradient is then one scatter-add instead of one per group.
+        groups = (self.histosys_index, self.normsys_index, self.factor_index, self.aux_par_index)
+        is_normal = np.zeros(self.aux_par_index.shape[0], dtype=bool)
+        is_normal[self.normal_aux] = True
+        object.__setattr__(self, "aux_is_normal", is_normal)
+        object.__setattr__(
+            self, "gather_index", np.concatenate([g.ravel() for g in groups]).astype(np.int32)
+        )
+        object.__setattr__(
+            self, "gather_splits", tuple(np.cumsum([g.size for g in groups])[:-1].tolist())
+        )
 
     def __hash__(self) -> int:
         return self._hash  # type: ignore[attr-defined]

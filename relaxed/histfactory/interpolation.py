@@ -23,6 +23,19 @@ Additive codes (histosys) return the shift :math:`\Delta(\alpha)` of the yield, 
   :math:`\Delta = \alpha\,\delta^+` for :math:`\alpha > 1` and :math:`\alpha\,\delta^-` for
   :math:`\alpha < -1`.
 
+Every additive code is linear in the variations: with :math:`S = (\delta^+ + \delta^-)/2`
+and :math:`A = (\delta^+ - \delta^-)/16`,
+
+.. math::
+
+    \Delta(\alpha) = \alpha\,S + w(\alpha)\,A,
+
+where the weight :math:`w` depends on :math:`\alpha` only (:func:`histosys_weight`): code 0
+:math:`w = 8|\alpha|`; code 2 :math:`w = 8\alpha^2` inside, :math:`16|\alpha| - 8` outside;
+code 4p :math:`w = \alpha^2(15 + \alpha^2(3\alpha^2 - 10))` inside, :math:`8|\alpha|`
+outside. A model sums the shifts of all its histosys modifiers as two contractions over the
+modifiers, instead of interpolating every (modifier, sample, bin) separately.
+
 Multiplicative codes (normsys) return the factor :math:`\eta(\alpha)` from the relative
 variations :math:`\eta^+ = \mathrm{hi}` and :math:`\eta^- = \mathrm{lo}` (both positive):
 
@@ -50,8 +63,12 @@ __all__ = [
     "code4",
     "code4_precomputed",
     "code4p",
+    "histosys_weight",
     "normsys_precompute",
 ]
+
+#: additive (histosys) interpolation codes
+ADDITIVE = ("code0", "code2", "code4p")
 
 
 def code0(alpha: ArrayLike, delta_up: ArrayLike, delta_dn: ArrayLike) -> Array:
@@ -98,6 +115,28 @@ def code4p(alpha: ArrayLike, delta_up: ArrayLike, delta_dn: ArrayLike) -> Array:
     return jnp.where(
         alpha > 1.0, alpha * delta_up, jnp.where(alpha < -1.0, alpha * delta_dn, inside)
     )
+
+
+def histosys_weight(alpha: ArrayLike, code: str) -> Array:
+    r"""The weight :math:`w(\alpha)` of :math:`A = (\delta^+ - \delta^-)/16` in
+    :math:`\Delta(\alpha) = \alpha S + w(\alpha) A` for the additive ``code`` (module doc).
+
+    Example:
+        >>> alpha, up, dn = 0.5, 4.0, 2.0
+        >>> s, a = (up + dn) / 2, (up - dn) / 16
+        >>> float(alpha * s + histosys_weight(alpha, "code4p") * a) == float(code4p(alpha, up, dn))
+        True
+    """
+    alpha = jnp.asarray(alpha)
+    magnitude = jnp.abs(alpha)
+    if code == "code0":
+        return 8.0 * magnitude
+    a2 = alpha * alpha
+    if code == "code2":
+        return jnp.where(magnitude > 1.0, 16.0 * magnitude - 8.0, 8.0 * a2)
+    if code == "code4p":
+        return jnp.where(magnitude > 1.0, 8.0 * magnitude, a2 * (15.0 + a2 * (3.0 * a2 - 10.0)))
+    raise ValueError(f"unknown histosys interpolation code {code!r}; use one of {ADDITIVE}")
 
 
 def code1(alpha: ArrayLike, hi: ArrayLike, lo: ArrayLike) -> Array:

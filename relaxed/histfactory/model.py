@@ -37,7 +37,7 @@ from relaxed.exceptions import InvalidData, InvalidParameters
 from relaxed.histfactory import schema
 from relaxed.histfactory.builder import build
 from relaxed.histfactory.config import Layout, ModelConfig
-from relaxed.histfactory.interpolation import ADDITIVE_CODES, PRECOMPUTED_CODES
+from relaxed.histfactory.interpolation import PRECOMPUTED_CODES, histosys_weight
 
 __all__ = ["Model", "poisson_logpdf", "normal_logpdf"]
 
@@ -241,23 +241,64 @@ class Model:
 
 
 # -- pure functions of (model, pars): compiled once per model structure --------------------
-def _expected_main(model: Model, pars: Array) -> Array:
+def _gather(model: Model, pars: Array) -> tuple[Array, ...]:
+    """The parameters each modifier slot and constraint uses, from one gather: histosys
+    alphas (H,), normsys alphas (N, S, C), direct factors (K, S, B) and the constrained
+    parameters (auxdata order). Index ``npars`` points at a constant 1 (an empty factor
+    slot)."""
     layout = model._layout
     ext = jnp.concatenate([pars, jnp.ones(1, dtype=pars.dtype)])
+    hs, ns, fac, constrained = jnp.split(ext[layout.gather_index], layout.gather_splits)
+    return (
+        hs,
+        ns.reshape(layout.normsys_index.shape),
+        fac.reshape(layout.factor_index.shape),
+        constrained,
+    )
+
+
+def _product(factors: Array) -> Array:
+    """Product over the (few, packed) leading rows, written out: its gradient is then plain
+    products that XLA fuses, where ``jnp.prod``'s rule needs padded cumulative products."""
+    out = factors[0]
+    for row in range(1, factors.shape[0]):
+        out = out * factors[row]
+    return out
+
+
+def _per_bin(model: Model, per_channel: Array) -> Array:
+    """(S, C) -> (S, B): each channel's value repeated over its bins."""
+    nbins = model._layout.channel_nbins
+    if len(set(nbins)) == 1:  # a broadcast, whose gradient is a sum (no scatter)
+        shape = (per_channel.shape[0], len(nbins), nbins[0])
+        return jnp.broadcast_to(per_channel[:, :, None], shape).reshape(shape[0], -1)
+    return per_channel[:, model._layout.bin_channel]
+
+
+def _rates(model: Model, alpha_hs: Array, alpha_ns: Array, factors: Array) -> Array:
+    layout = model._layout
     rates = model._nominal
-    if layout.histosys_index.shape[0]:
-        alpha = pars[layout.histosys_index]
-        shift = ADDITIVE_CODES[layout.histosys_code](alpha, model._histosys_up, model._histosys_dn)
-        rates = rates + jnp.sum(shift, axis=0)
-    if layout.normsys_index.shape[0]:
-        alpha = pars[layout.normsys_index]
-        factor = PRECOMPUTED_CODES[layout.normsys_code](
-            alpha, model._normsys_log_hi, model._normsys_log_lo, model._normsys_coeffs
+    if alpha_hs.shape[0]:  # sum_h alpha_h S_h + w(alpha_h) A_h: two contractions
+        up, dn = model._histosys_up, model._histosys_dn
+        weight = histosys_weight(alpha_hs, layout.histosys_code)
+        rates = (
+            rates
+            + jnp.tensordot(alpha_hs, 0.5 * (up + dn), axes=1)
+            + jnp.tensordot(weight, 0.0625 * (up - dn), axes=1)
         )
-        rates = rates * jnp.prod(factor, axis=0)[:, layout.bin_channel]
-    if layout.factor_index.shape[0]:
-        rates = rates * jnp.prod(ext[layout.factor_index], axis=0)
+    if alpha_ns.shape[0]:
+        factor = PRECOMPUTED_CODES[layout.normsys_code](
+            alpha_ns, model._normsys_log_hi, model._normsys_log_lo, model._normsys_coeffs
+        )
+        rates = rates * _per_bin(model, _product(factor))
+    if factors.shape[0]:
+        rates = rates * _product(factors)
     return jnp.sum(rates, axis=0)
+
+
+def _expected_main(model: Model, pars: Array) -> Array:
+    alpha_hs, alpha_ns, factors, _ = _gather(model, pars)
+    return _rates(model, alpha_hs, alpha_ns, factors)
 
 
 def _expected_aux(model: Model, pars: Array) -> Array:
@@ -272,23 +313,33 @@ def _main_logpdf(model: Model, pars: Array, maindata: Array) -> Array:
     return jnp.sum(poisson_logpdf(maindata, _expected_main(model, pars)))
 
 
-def _constraint_logpdf(model: Model, pars: Array, auxdata: Array) -> Array:
+def _constraint_terms(model: Model, constrained: Array, auxdata: Array) -> Array:
+    """Sum of the constraint log-densities, :math:`\\log\\mathcal{N}(a_j\\mid\\theta_j,
+    \\sigma_j)` or :math:`\\log\\mathrm{Pois}(a_j\\mid\\tau_j\\theta_j)`, elementwise with a
+    mask (no gathers: the gradient fuses). The other type's entries are evaluated at safe
+    values so that neither branch can produce a NaN."""
     layout = model._layout
-    total = jnp.zeros((), dtype=pars.dtype)
-    if layout.normal_aux.shape[0]:
-        pos = layout.normal_aux
-        mean = pars[layout.aux_par_index[pos]]
-        total = total + jnp.sum(normal_logpdf(auxdata[pos], mean, model._aux_sigma[pos]))
-    if layout.poisson_aux.shape[0]:
-        pos = layout.poisson_aux
-        rate = pars[layout.aux_par_index[pos]] * model._aux_factor[pos]
-        total = total + jnp.sum(poisson_logpdf(auxdata[pos], rate))
-    return total
+    if not layout.aux_par_index.shape[0]:
+        return jnp.zeros((), dtype=auxdata.dtype)
+    is_normal = layout.aux_is_normal
+    gauss = normal_logpdf(auxdata, constrained, model._aux_sigma)
+    if is_normal.all():
+        return jnp.sum(gauss)
+    rate = jnp.where(is_normal, 1.0, constrained * model._aux_factor)
+    pois = poisson_logpdf(jnp.where(is_normal, 1.0, auxdata), rate)
+    return jnp.sum(jnp.where(is_normal, gauss, pois))
+
+
+def _constraint_logpdf(model: Model, pars: Array, auxdata: Array) -> Array:
+    return _constraint_terms(model, pars[model._layout.aux_par_index], auxdata)
 
 
 def _logpdf(model: Model, pars: Array, data: Array) -> Array:
     nmain = model._layout.nmaindata
-    return _main_logpdf(model, pars, data[:nmain]) + _constraint_logpdf(model, pars, data[nmain:])
+    alpha_hs, alpha_ns, factors, constrained = _gather(model, pars)
+    lam = _rates(model, alpha_hs, alpha_ns, factors)
+    main = jnp.sum(poisson_logpdf(data[:nmain], lam))
+    return main + _constraint_terms(model, constrained, data[nmain:])
 
 
 @partial(jax.jit, static_argnums=0)
