@@ -96,7 +96,18 @@ def discovery_significance(model_maker: ModelMaker) -> Callable[..., Array]:
 
 
 def neg_discovery_significance(model_maker: ModelMaker) -> Callable[..., Array]:
-    """The loss :math:`-Z_0` (see :func:`discovery_significance`)."""
+    """The loss :math:`-Z_0` (see :func:`discovery_significance`): minimising it maximises
+    the expected discovery significance.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from neos.makers import hepdata_like_from_hists
+        >>> hists = lambda p, h=None: {"signal": jnp.array([10.0]),
+        ...     "background": jnp.array([100.0]), "background_up": jnp.array([110.0]),
+        ...     "background_down": jnp.array([90.0])}
+        >>> round(float(neg_discovery_significance(hepdata_like_from_hists(hists))(None)), 6)
+        -0.690196
+    """
     z0 = discovery_significance(model_maker)
     return lambda nn_params, hyperparams=None: -z0(nn_params, hyperparams)
 

@@ -46,6 +46,13 @@ class Network(NamedTuple):
         init: ``init(rng, example_input) -> params``; ``example_input`` has shape ``(N, d)``
             (only its last dimension matters).
         apply: ``apply(params, x) -> outputs`` for ``x`` of shape ``(..., d)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> net = mlp(hidden=(4,))
+        >>> params = net.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))
+        >>> net.apply(params, jnp.zeros((3, 2))).shape
+        (3,)
     """
 
     init: Callable[[Array, ArrayLike], Any]

@@ -43,7 +43,18 @@ __all__ = ["TrainConfig", "TrainingError", "train", "hard_workspace", "load_conf
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Settings of a training run (the keys of ``neos train --config FILE.toml``)."""
+    """Settings of a training run (the keys of ``neos train --config FILE.toml``).
+
+    The defaults are the neos paper's example (module docstring); :meth:`validate` checks them.
+
+    Example:
+        >>> TrainConfig(steps=5, loss="bce").validate().bins
+        (0.0, 0.3333333333333333, 0.6666666666666666, 1.0)
+        >>> TrainConfig(method="histogram").validate()
+        Traceback (most recent call last):
+        ...
+        relaxed.exceptions.InvalidArgument: method must be 'kde' or 'softmax', got 'histogram'
+    """
 
     steps: int = 20
     seed: int = 0
@@ -114,7 +125,12 @@ def load_config(path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
 
 
 class TrainingError(RuntimeError):
-    """Training stopped (a non-finite loss); the last good checkpoint is kept."""
+    """Training stopped (a non-finite loss); the last good checkpoint is kept.
+
+    Example:
+        >>> issubclass(TrainingError, RuntimeError)
+        True
+    """
 
 
 def _hard_hists(

@@ -287,6 +287,16 @@ def build(
     ``histosys_up`` and ``histosys_dn`` (H, S, B: the shifts :math:`\\delta^\\pm` of each
     histosys modifier, zero where it does not apply);
     ``auxdata``, ``aux_sigma`` and ``aux_factor`` (naux,).
+
+    Example:
+        >>> spec = {"channels": [{"name": "c", "samples": [
+        ...     {"name": "sig", "data": [12.0, 11.0],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...     {"name": "bkg", "data": [50.0, 52.0],
+        ...      "modifiers": [{"name": "u", "type": "shapesys", "data": [3.0, 7.0]}]}]}]}
+        >>> layout, arrays = build(spec, "mu", None)
+        >>> layout.npars, arrays["nominal"].shape, arrays["auxdata"].shape
+        (3, (2, 2), (2,))
     """
     normsys_code, histosys_code = _settings(modifier_settings)
     parsed = _Spec(spec)

@@ -39,6 +39,17 @@ class ParamSet:
     component), ``constrained``, ``pdf_type`` (``"normal"``, ``"poisson"`` or ``None``) and
     ``modifier_types``, the modifier types that use this parameter (``("histosys", "normsys")``
     when a name is shared by both).
+
+    Example:
+        >>> import relaxed
+        >>> spec = {"channels": [{"name": "c", "samples": [
+        ...     {"name": "sig", "data": [12.0, 11.0],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...     {"name": "bkg", "data": [50.0, 52.0],
+        ...      "modifiers": [{"name": "u", "type": "shapesys", "data": [3.0, 7.0]}]}]}]}
+        >>> ps = relaxed.Model(spec).config.param_set("u")
+        >>> ps.n_parameters, ps.pdf_type, ps.suggested_bounds[0]
+        (2, 'poisson', (1e-10, 10.0))
     """
 
     name: str

@@ -182,6 +182,12 @@ def normsys_precompute(hi: ArrayLike, lo: ArrayLike) -> tuple[Array, Array, Arra
 
     A model computes these once when it is built, so an evaluation costs one ``exp`` and a
     polynomial per (sample, channel) and normsys.
+
+    Example:
+        >>> log_hi, log_lo, coeffs = normsys_precompute(1.1, 0.9)
+        >>> coeffs.shape, float(code4_precomputed(0.5, log_hi, log_lo, coeffs)) == float(
+        ...     code4(0.5, 1.1, 0.9))
+        ((6,), True)
     """
     hi = jnp.asarray(hi)
     lo = jnp.asarray(lo)
@@ -195,7 +201,15 @@ def normsys_precompute(hi: ArrayLike, lo: ArrayLike) -> tuple[Array, Array, Arra
 
 
 def code1_precomputed(alpha: ArrayLike, log_hi: ArrayLike, log_lo: ArrayLike) -> Array:
-    """:func:`code1` from ``log(hi)`` and ``log(lo)``."""
+    r""":func:`code1` from ``log(hi)`` and ``log(lo)``:
+    :math:`\exp(\alpha\log\mathrm{hi})` for :math:`\alpha\ge0`, else
+    :math:`\exp(-\alpha\log\mathrm{lo})`.
+
+    Example:
+        >>> import math
+        >>> round(float(code1_precomputed(2.0, math.log(1.1), math.log(0.9))), 12)
+        1.21
+    """
     alpha = jnp.asarray(alpha)
     return jnp.exp(jnp.where(alpha >= 0, alpha * log_hi, -alpha * log_lo))
 
@@ -203,7 +217,12 @@ def code1_precomputed(alpha: ArrayLike, log_hi: ArrayLike, log_lo: ArrayLike) ->
 def code4_precomputed(
     alpha: ArrayLike, log_hi: ArrayLike, log_lo: ArrayLike, coeffs: ArrayLike
 ) -> Array:
-    """:func:`code4` from the output of :func:`normsys_precompute`."""
+    """:func:`code4` from the output of :func:`normsys_precompute`.
+
+    Example:
+        >>> round(float(code4_precomputed(1.0, *normsys_precompute(1.1, 0.9))), 12)
+        1.1
+    """
     alpha = jnp.asarray(alpha)
     coeffs = jnp.asarray(coeffs)
     poly = coeffs[5]

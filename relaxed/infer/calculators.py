@@ -202,7 +202,13 @@ class EmpiricalDistribution(NamedTuple):
 
 
 class HypoTestFitResults(NamedTuple):
-    """The fitted parameters of the asymptotic calculator's fits (pyhf's names)."""
+    """The fitted parameters of the asymptotic calculator's fits (pyhf's names): the Asimov
+    parameters, the free and the fixed-POI fits to the data and to the Asimov data.
+
+    Example:
+        >>> HypoTestFitResults._fields[:2]
+        ('asimov_pars', 'free_fit_to_data')
+    """
 
     asimov_pars: Array
     free_fit_to_data: Array
@@ -220,6 +226,19 @@ class HypoTestResult(NamedTuple):
         teststat: the calculator's test statistic for the observed data (in
             :math:`\hat\mu/\sigma` space for asymptotics, :math:`q` itself for toys).
         q, q_A: the test statistic on the observed and on the Asimov data.
+
+    Example:
+        >>> import relaxed
+        >>> from relaxed.infer.hypotest import hypotest_result
+        >>> spec = {"channels": [{"name": "c", "samples": [
+        ...     {"name": "sig", "data": [12.0, 11.0],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...     {"name": "bkg", "data": [50.0, 52.0],
+        ...      "modifiers": [{"name": "u", "type": "shapesys", "data": [3.0, 7.0]}]}]}]}
+        >>> model = relaxed.Model(spec)
+        >>> result = hypotest_result(1.0, [51.0, 48.0] + model.config.auxdata.tolist(), model)
+        >>> round(float(result.CLs), 6), round(float(result.CLsb / result.CLb), 6)
+        (0.052516, 0.052516)
     """
 
     CLsb: Array

@@ -98,6 +98,20 @@ def hessian_uncertainties(
     :math:`V = 2 H^{-1}` with :math:`H = \partial^2(-2\log L)/\partial\theta^2` over the
     non-fixed parameters; fixed parameters get zero uncertainty and zero correlations (as in
     pyhf).
+
+    Example:
+        >>> import relaxed
+        >>> spec = {"channels": [{"name": "c", "samples": [
+        ...     {"name": "sig", "data": [12.0, 11.0],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...     {"name": "bkg", "data": [50.0, 52.0],
+        ...      "modifiers": [{"name": "u", "type": "shapesys", "data": [3.0, 7.0]}]}]}]}
+        >>> model = relaxed.Model(spec)
+        >>> data = [51.0, 48.0] + model.config.auxdata.tolist()
+        >>> pars = fit(data, model)
+        >>> sigma, corr = hessian_uncertainties(pars, data, model, model.config.suggested_fixed())
+        >>> [round(float(s), 4) for s in sigma], round(float(corr[0, 1]), 4)
+        ([0.5194, 0.0586, 0.1077], -0.33)
     """
     pars = jnp.asarray(pars, dtype=jnp.float64)
     fixed = jnp.asarray(fixed_params)

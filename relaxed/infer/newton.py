@@ -45,6 +45,11 @@ class NewtonSettings(NamedTuple):
         gtol: converged when the largest free gradient component is below this (in units of
             the objective), or
         xtol: when an accepted step moved no component by more than ``xtol * (1 + |x|)``.
+
+    Example:
+        >>> settings = NewtonSettings(lower=(0.0, 0.0), upper=(10.0, 10.0), fixed=(False, True))
+        >>> settings.maxiter, settings.gtol
+        (200, 1e-10)
     """
 
     lower: tuple[float, ...]
@@ -56,7 +61,17 @@ class NewtonSettings(NamedTuple):
 
 
 def free_mask(x: Array, grad: Array, settings: NewtonSettings) -> Array:
-    """Components that may move: not fixed, and not at a bound that the gradient pushes into."""
+    r"""Components that may move: not fixed, and not at a bound that the gradient pushes into
+    (:math:`x_i = l_i` with :math:`\partial_i f \ge 0`, or :math:`x_i = u_i` with
+    :math:`\partial_i f \le 0`, for minimising :math:`f`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> s = NewtonSettings(lower=(0.0, 0.0, 0.0), upper=(1.0, 1.0, 1.0),
+        ...                    fixed=(False, False, True))
+        >>> free_mask(jnp.array([0.0, 0.5, 0.5]), jnp.array([1.0, 1.0, 1.0]), s).tolist()
+        [False, True, False]
+    """
     lower = jnp.asarray(settings.lower, dtype=x.dtype)
     upper = jnp.asarray(settings.upper, dtype=x.dtype)
     fixed = jnp.asarray(settings.fixed)
