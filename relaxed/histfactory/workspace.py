@@ -223,8 +223,18 @@ class Workspace:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so that a reader
-    never sees a half-written file and an existing file survives a failed write."""
+    r"""Write ``text`` to ``path`` through a temporary file and a rename, so that a reader
+    never sees a half-written file and an existing file survives a failed write. The file
+    gets the permissions of an ordinary new file (``0o666`` less the umask), not the
+    temporary file's private ``0o600``.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "out" / "note.txt"
+        >>> write_text_atomic(path, "hello\n")
+        >>> path.read_text(), sorted(p.name for p in path.parent.iterdir())
+        ('hello\n', ['note.txt'])
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -232,6 +242,9 @@ def write_text_atomic(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
