@@ -5,12 +5,24 @@
 - ``neos inspect WORKSPACE.json``: a workspace's channels, samples, bins and parameters (inits,
   bounds, constraint types).
 - ``neos fit WORKSPACE.json``: the maximum-likelihood fit (``--poi-value`` fixes the POI), as
-  JSON with uncertainties from the exact Hessian.
+  JSON with uncertainties from the exact Hessian; ``--table`` prints a table with pulls and
+  correlations instead (:func:`relaxed.infer.fit_summary`), ``--plot FILE`` draws the pulls and
+  the correlation matrix.
 - ``neos cls WORKSPACE.json``: observed and expected CLs of ``--poi-value`` (pyhf's
-  ``cls`` output), ``--test-stat``, ``--calctype``.
-- ``neos upper-limit WORKSPACE.json``: the observed and expected upper limits on the POI.
+  ``cls`` output), ``--test-stat``, ``--calctype``; ``--plot FILE`` draws the Brazil band of a
+  POI scan (``--scan``, default from 0 to twice the tested value, extended until the expected
+  +2 sigma CLs is below 0.05) with the tested value marked.
+- ``neos upper-limit WORKSPACE.json``: the observed and expected upper limits on the POI;
+  ``--plot FILE`` draws the Brazil band (the ``--scan`` grid, or 0 to 1.2 times the largest
+  limit found by root finding) with the limits marked.
 
-Every subcommand reports bad input as one line, ``neos: error: ...``, and exits with status 2.
+Figures are written atomically in the format of the file's suffix (``.png``, ``.pdf``,
+``.svg``...); missing parent folders are created, as for ``--output-file``. The JSON output is
+the same with or without ``--plot``.
+
+Every subcommand reports bad input as one line, ``neos: error: ...``, and exits with status 2;
+bad ``--plot`` paths are reported before anything is computed, and no existing file is
+overwritten by a failed run.
 """
 
 from __future__ import annotations
@@ -91,19 +103,90 @@ def _floats(values: Any) -> list[float]:
     return [float(v) for v in np.ravel(np.asarray(values))]
 
 
+def _check_plot(path: str | None) -> None:
+    """Fail early (before any fit) on a --plot path that cannot take a figure."""
+    if path is None:
+        return
+    from neos.plot import figure_format
+
+    try:
+        figure_format(path)
+    except ValueError as err:
+        raise UsageError(f"--plot: {err}") from err
+
+
+def _save_plot(fig: Any, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    from neos.plot import save_figure
+
+    try:
+        save_figure(fig, path, dpi=120)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"--plot: cannot write {path}: {err}") from err
+    finally:
+        plt.close(fig)
+
+
+def _plot_fit(model: Any, pars: Any, corr: Any, path: str) -> None:
+    """Pulls of the constrained parameters and the correlation matrix (non-fixed ones)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from neos import plot
+    from relaxed.infer.summary import prefit_constraints
+
+    values = np.asarray(pars, dtype=np.float64)
+    free = values[:, 1] > 0
+    names = [n for n, keep in zip(model.config.par_names, free, strict=True) if keep]
+    _, width = prefit_constraints(model)
+    n_pulls = int(np.sum(np.isfinite(width) & free))
+    size = max(len(names), n_pulls)
+    fig, (ax_pulls, ax_corr) = plt.subplots(
+        1, 2, figsize=(5.0 + 0.6 * size, 3.5 + 0.25 * size), width_ratios=(1.1, 1.0)
+    )
+    if n_pulls:
+        plot.pulls(ax_pulls, model, values)
+    else:
+        ax_pulls.text(0.5, 0.5, "no constrained nuisance parameters", ha="center", va="center")
+        ax_pulls.set_axis_off()
+    ax_pulls.set_title("pulls")
+    if names:
+        plot.correlation_matrix(ax_corr, np.asarray(corr)[np.ix_(free, free)], names)
+    else:
+        ax_corr.text(0.5, 0.5, "no fitted parameters", ha="center", va="center")
+        ax_corr.set_axis_off()
+    ax_corr.set_title("correlations")
+    fig.tight_layout()
+    _save_plot(fig, path)
+
+
 def _fit(args: argparse.Namespace) -> int:
     from relaxed.infer import mle
 
+    _check_plot(args.plot)
     _, model, data = _model_and_data(args)
     cfg = model.config
+    with_corr = args.table or args.plot is not None
+    kwargs = {
+        "return_uncertainties": True,
+        "return_correlations": with_corr,
+        "return_fitted_val": True,
+    }
     if args.poi_value is None:
-        pars, nll = mle.fit(data, model, return_uncertainties=True, return_fitted_val=True)
+        out = mle.fit(data, model, **kwargs)
     else:
         if cfg.poi_index is None:
             raise UsageError(f"{args.workspace}: --poi-value needs a measurement with a POI")
-        pars, nll = mle.fixed_poi_fit(
-            args.poi_value, data, model, return_uncertainties=True, return_fitted_val=True
-        )
+        out = mle.fixed_poi_fit(args.poi_value, data, model, **kwargs)
+    pars, corr, nll = out if with_corr else (out[0], None, out[1])
+    if args.plot is not None:
+        _plot_fit(model, pars, corr, args.plot)
+    if args.table:
+        from relaxed.infer.summary import fit_summary
+
+        _emit(fit_summary(model, pars, corr, nll), args.output_file)
+        return 0
     result = {
         "mle_parameters": {name: _floats(pars[cfg.par_slice(name), 0]) for name in cfg.par_order},
         "uncertainties": {name: _floats(pars[cfg.par_slice(name), 1]) for name in cfg.par_order},
@@ -115,10 +198,56 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _brazil_figure(
+    path: str,
+    scan_results: Any,
+    level: float,
+    limits: Any = None,
+    test_poi: float | None = None,
+    title: str = "",
+) -> None:
+    import matplotlib.pyplot as plt
+
+    from neos import plot
+
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    plot.brazil_band(
+        ax, *plot.brazil_arrays(scan_results), level=level, limits=limits, test_poi=test_poi
+    )
+    if title:
+        ax.set_title(title, fontsize="medium")
+    fig.tight_layout()
+    _save_plot(fig, path)
+
+
+def _auto_scan(data: Any, model: Any, poi_value: float, level: float, kwargs: dict) -> Any:
+    """CLs on 21 points from 0 to ``hi``: ``hi`` starts at twice the tested value (1 for 0)
+    and doubles (up to the POI's upper bound) until the expected +2 sigma CLs at ``hi`` is
+    below ``level``, so that every expected limit is inside the plot."""
+    import numpy as np
+
+    from relaxed.infer import upper_limit
+
+    upper = model.config.suggested_bounds()[model.config.poi_index][1]
+    hi = min(2.0 * poi_value if poi_value > 0 else 1.0, upper)
+    for _ in range(8):
+        scan = np.linspace(0.0, hi, 21)
+        *_, scan_results = upper_limit(data, model, scan=scan, return_results=True, **kwargs)
+        plus_two = float(scan_results[1][-1][1][4])
+        if not plus_two > level or hi >= upper:
+            break
+        hi = min(2.0 * hi, upper)
+    return scan_results
+
+
 def _cls(args: argparse.Namespace) -> int:
     from relaxed.exceptions import RelaxedError
     from relaxed.infer import hypotest
 
+    scan = _scan(args.scan)
+    _check_plot(args.plot)
+    if args.plot is not None and args.test_stat == "q0":
+        raise UsageError("--plot draws CLs against the POI: use --test-stat q or qtilde")
     _, model, data = _model_and_data(args)
     if model.config.poi_index is None:
         raise UsageError(f"{args.workspace}: the measurement has no parameter of interest")
@@ -130,6 +259,25 @@ def _cls(args: argparse.Namespace) -> int:
     except RelaxedError as err:
         raise UsageError(str(err)) from err
     result = {"CLs_obs": float(cls_obs), "CLs_exp": _floats(cls_exp)}
+    if args.plot is not None:
+        from relaxed.infer import upper_limit
+
+        try:
+            if scan is None:
+                scan_results = _auto_scan(data, model, args.poi_value, 0.05, kwargs)
+            else:
+                *_, scan_results = upper_limit(
+                    data, model, scan=scan, return_results=True, **kwargs
+                )
+        except RelaxedError as err:
+            raise UsageError(str(err)) from err
+        _brazil_figure(
+            args.plot,
+            scan_results,
+            0.05,
+            test_poi=args.poi_value,
+            title=f"CL$_s$ = {float(cls_obs):.3g} at {model.config.poi_name} = {args.poi_value:g}",
+        )
     _emit(json.dumps(result, indent=2), args.output_file)
     return 0
 
@@ -150,20 +298,51 @@ def _scan(text: str | None) -> Any:
 
 
 def _upper_limit(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from relaxed.exceptions import RelaxedError
     from relaxed.infer import upper_limit
 
     scan = _scan(args.scan)
     if not 0.0 < args.level < 1.0:
         raise UsageError(f"--level must be between 0 and 1, got {args.level}")
+    _check_plot(args.plot)
     _, model, data = _model_and_data(args)
     if model.config.poi_index is None:
         raise UsageError(f"{args.workspace}: the measurement has no parameter of interest")
     try:
-        obs, exp = upper_limit(data, model, scan=scan, level=args.level)
+        if args.plot is not None and scan is not None:
+            obs, exp, scan_results = upper_limit(
+                data, model, scan=scan, level=args.level, return_results=True
+            )
+        else:
+            obs, exp = upper_limit(data, model, scan=scan, level=args.level)
+            if args.plot is not None:  # root finding: a grid just wide enough for the limits
+                found = np.asarray([float(obs), *_floats(exp)])
+                found = found[np.isfinite(found)]
+                if found.size:
+                    hi = 1.2 * float(found.max())
+                else:
+                    hi = model.config.suggested_bounds()[model.config.poi_index][1]
+                *_, scan_results = upper_limit(
+                    data,
+                    model,
+                    scan=np.linspace(0.0, hi, 25),
+                    level=args.level,
+                    return_results=True,
+                )
     except RelaxedError as err:
         raise UsageError(str(err)) from err
     result = {"obs": float(obs), "exp": _floats(exp), "level": args.level}
+    if args.plot is not None:
+        _brazil_figure(
+            args.plot,
+            scan_results,
+            args.level,
+            limits=(obs, exp),
+            title=f"upper limits at {100 * (1 - args.level):g}% CL: observed {float(obs):.3g}, "
+            f"expected {float(exp[2]):.3g}",
+        )
     _emit(json.dumps(result, indent=2), args.output_file)
     return 0
 
@@ -213,6 +392,15 @@ def _add_workspace_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_plot_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--plot",
+        default=None,
+        metavar="FILE",
+        help=f"also draw {what} into FILE (.png, .pdf, .svg...; written atomically)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``neos`` command."""
     parser = argparse.ArgumentParser(
@@ -241,11 +429,17 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON instead of tables")
     inspect.set_defaults(run=_inspect)
 
-    fit = sub.add_parser("fit", help="maximum-likelihood fit, printed as JSON")
+    fit = sub.add_parser("fit", help="maximum-likelihood fit, printed as JSON (or --table)")
     _add_workspace_arguments(fit)
     fit.add_argument(
         "--poi-value", type=float, default=None, help="fix the POI at this value (default: free)"
     )
+    fit.add_argument(
+        "--table",
+        action="store_true",
+        help="print a table (values, uncertainties, pulls, correlations) instead of JSON",
+    )
+    _add_plot_argument(fit, "the pulls and the correlation matrix")
     fit.set_defaults(run=_fit)
 
     cls = sub.add_parser("cls", help="observed and expected CLs of a POI value, as JSON")
@@ -256,6 +450,13 @@ def build_parser() -> argparse.ArgumentParser:
     cls.add_argument("--test-stat", choices=["q", "qtilde", "q0"], default="qtilde")
     cls.add_argument("--calctype", choices=["asymptotics", "toybased"], default="asymptotics")
     cls.add_argument("--ntoys", type=int, default=2000, help="toys per hypothesis (toybased)")
+    cls.add_argument(
+        "--scan",
+        default=None,
+        help="START,STOP,NUM POI grid for --plot (default: 0 to twice --poi-value, extended "
+        "until the expected +2 sigma CLs is below 0.05)",
+    )
+    _add_plot_argument(cls, "the Brazil band of CLs against the POI")
     cls.set_defaults(run=_cls)
 
     limit = sub.add_parser("upper-limit", help="observed and expected upper limits, as JSON")
@@ -264,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scan", default=None, help="START,STOP,NUM POI grid (default: root finding)"
     )
     limit.add_argument("--level", type=float, default=0.05, help="CLs level (default 0.05)")
+    _add_plot_argument(limit, "the Brazil band with the limits marked")
     limit.set_defaults(run=_upper_limit)
     return parser
 

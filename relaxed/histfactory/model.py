@@ -170,6 +170,28 @@ class Model:
 
         return format_summary(describe(self, data))
 
+    def __str__(self) -> str:
+        """``print(model)`` shows :meth:`summary` (channels, samples, bins and parameters);
+        ``repr(model)`` stays one line.
+
+        Example:
+            >>> import relaxed
+            >>> spec = {"channels": [{"name": "SR", "samples": [{"name": "sig",
+            ...     "data": [5.0, 2.0],
+            ...     "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}]}]}
+            >>> model = relaxed.Model(spec)
+            >>> print(model)  # doctest: +ELLIPSIS
+            Channels (1), 2 bins in total
+              SR: 2 bins
+                sig                  nominal 7
+            <BLANKLINE>
+            Parameters (1; POI: mu)
+            ...
+            >>> str(model) == model.summary(), repr(model)[:29]
+            (True, "relaxed.Model(channels=['SR']")
+        """
+        return self.summary()
+
     def __repr__(self) -> str:
         cfg = self.config
         return (
@@ -201,9 +223,26 @@ class Model:
             )
         return data
 
-    def expected_actualdata(self, pars: ArrayLike) -> Array:
-        """Expected main-measurement yields :math:`\\lambda_b(\\theta)`, channels sorted."""
-        return _batched(_expected_main, self, self._pars(pars))
+    def expected_actualdata(self, pars: ArrayLike, return_by_sample: bool = False) -> Array:
+        """Expected main-measurement yields :math:`\\lambda_b(\\theta) = \\sum_s \\nu_{sb}`,
+        channels sorted; with ``return_by_sample`` the yields :math:`\\nu_{sb}` of each sample,
+        shape (samples, bins) in ``config.samples`` order (pyhf's
+        ``main_model.expected_data(pars, return_by_sample=True)``).
+
+        Example:
+            >>> import relaxed
+            >>> spec = {"channels": [{"name": "SR", "samples": [
+            ...     {"name": "sig", "data": [5.0, 2.0],
+            ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            ...     {"name": "bkg", "data": [10.0, 20.0], "modifiers": []}]}]}
+            >>> model = relaxed.Model(spec)
+            >>> model.expected_actualdata([2.0]).tolist()
+            [20.0, 24.0]
+            >>> model.config.samples, model.expected_actualdata([2.0], return_by_sample=True).tolist()
+            (['bkg', 'sig'], [[10.0, 20.0], [10.0, 4.0]])
+        """
+        fn = _expected_by_sample if return_by_sample else _expected_main
+        return _batched(fn, self, self._pars(pars))
 
     def expected_auxdata(self, pars: ArrayLike) -> Array:
         """Expected auxiliary data: :math:`\\theta_j` (Gaussian) or :math:`\\tau_j\\theta_j`
@@ -275,7 +314,8 @@ def _per_bin(model: Model, per_channel: Array) -> Array:
     return per_channel[:, model._layout.bin_channel]
 
 
-def _rates(model: Model, alpha_hs: Array, alpha_ns: Array, factors: Array) -> Array:
+def _sample_rates(model: Model, alpha_hs: Array, alpha_ns: Array, factors: Array) -> Array:
+    """Expected yields of each sample, shape (samples, bins)."""
     layout = model._layout
     rates = model._nominal
     if alpha_hs.shape[0]:  # sum_h alpha_h S_h + w(alpha_h) A_h: two contractions
@@ -293,7 +333,16 @@ def _rates(model: Model, alpha_hs: Array, alpha_ns: Array, factors: Array) -> Ar
         rates = rates * _per_bin(model, _product(factor))
     if factors.shape[0]:
         rates = rates * _product(factors)
-    return jnp.sum(rates, axis=0)
+    return rates
+
+
+def _rates(model: Model, alpha_hs: Array, alpha_ns: Array, factors: Array) -> Array:
+    return jnp.sum(_sample_rates(model, alpha_hs, alpha_ns, factors), axis=0)
+
+
+def _expected_by_sample(model: Model, pars: Array) -> Array:
+    alpha_hs, alpha_ns, factors, _ = _gather(model, pars)
+    return _sample_rates(model, alpha_hs, alpha_ns, factors)
 
 
 def _expected_main(model: Model, pars: Array) -> Array:

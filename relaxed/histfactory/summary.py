@@ -1,7 +1,7 @@
 """Human-readable descriptions of a model: channels, samples, bins and parameters.
 
 :func:`describe` collects the facts as plain Python data (JSON-ready); :func:`format_summary`
-turns them into the table that ``neos inspect`` and ``print(model.summary())`` show.
+turns them into the table that ``neos inspect``, ``print(model)`` and ``model.summary()`` show.
 """
 
 from __future__ import annotations

@@ -1,11 +1,22 @@
 """Statistical inference: fits, test statistics, calculators, hypothesis tests, upper limits.
 
 The API follows ``pyhf.infer`` (same names, signatures and return structures); every result is
-a JAX array, jit-able, vmap-able and differentiable.
+a JAX array, jit-able, vmap-able and differentiable. :func:`fit_summary` (module
+:mod:`relaxed.infer.summary`) prints a fit result with pulls and correlations.
 """
 
-from relaxed.infer import calculators, intervals, mle, test_statistics
+from relaxed.infer import calculators, intervals, mle, summary, test_statistics
 from relaxed.infer.hypotest import hypotest
 from relaxed.infer.intervals import upper_limit
+from relaxed.infer.summary import fit_summary
 
-__all__ = ["mle", "test_statistics", "calculators", "intervals", "hypotest", "upper_limit"]
+__all__ = [
+    "mle",
+    "test_statistics",
+    "calculators",
+    "intervals",
+    "summary",
+    "hypotest",
+    "upper_limit",
+    "fit_summary",
+]
