@@ -113,6 +113,20 @@ def test_reference_workspaces_match_pyhf(filename):
         )
 
 
+@pytest.mark.parametrize("filename", WORKSPACE_FILES)
+def test_yields_by_sample_match_pyhf(filename):
+    spec = load_json(filename)
+    rmodel, pmodel = relaxed.Workspace(spec).model(), pyhf.Workspace(spec).model()
+    assert rmodel.config.samples == pmodel.config.samples
+    rng = np.random.default_rng(4)
+    init = np.asarray(pmodel.config.suggested_init())
+    for pars in (init, init * rng.uniform(0.8, 1.2, init.shape)):
+        ours = rmodel.expected_actualdata(pars, return_by_sample=True)
+        theirs = pmodel.main_model.expected_data(pars, return_by_sample=True)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(ours.sum(axis=0), rmodel.expected_actualdata(pars), rtol=1e-14)
+
+
 def test_default_interpolation_codes_are_pyhf_0_7_6():
     spec = reference_cases()["2bin_histosys_mu1"]["spec"]
     model = relaxed.Model(spec)
