@@ -15,6 +15,7 @@ The defaults are the neos paper's example: four Gaussian blobs of 500 events, an
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import math
@@ -24,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -221,6 +222,81 @@ def _load_checkpoint(path: Path, like: Any) -> tuple[int, Any]:
     return step, jax.tree_util.tree_unflatten(treedef, leaves)
 
 
+def _step_key(cfg: TrainConfig) -> TrainConfig:
+    """The settings that define the compiled step (not the seed, length or outputs)."""
+    return dataclasses.replace(
+        cfg,
+        seed=0,
+        steps=1,
+        checkpoint_every=1,
+        animate=False,
+        hidden=tuple(cfg.hidden),
+        bins=tuple(float(b) for b in np.asarray(cfg.bins, dtype=float)),
+    )
+
+
+class _Step(NamedTuple):
+    net: Any
+    optimizer: Any
+    step: Callable[..., Any]
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_step(cfg: TrainConfig) -> _Step:
+    """The network, the optimizer and the jit-compiled training step
+    ``step(trainable, opt_state, samples) -> (trainable, opt_state, loss, soft CLs)``.
+
+    The training samples are an argument, not a constant of the computation, so runs that
+    differ only in the seed (or the number of steps) share one compiled step.
+    """
+    if cfg.method == "kde":
+        net = mlp(hidden=cfg.hidden)
+    else:
+        net = mlp(hidden=cfg.hidden, out=len(cfg.bins) - 1, final="softmax")
+    optimizer = optax.adam(cfg.learning_rate)
+    mask = (True, {"bins": cfg.train_bins, "bandwidth": cfg.train_bandwidth})
+
+    def loss_and_cls(trainable: Any, samples: tuple[Any, ...]) -> tuple[Any, Any]:
+        p, h = trainable
+        hist_maker = makers.hists_from_nn(
+            lambda: samples,
+            net.apply,
+            method=cfg.method,
+            LUMI=cfg.lumi,
+            sig_scale=cfg.sig_scale,
+            bkg_scale=cfg.bkg_scale,
+        )
+        model_maker = makers.histosys_model_from_hists(hist_maker)
+        get_cls = losses.expected_CLs(model_maker)
+        objective = {
+            "cls": lambda p, h: get_cls(p, cfg.test_mu, h),
+            "discovery": losses.neg_discovery_significance(model_maker),
+            "poi_uncert": losses.poi_uncertainty(model_maker),
+            "bce": losses.bce(lambda: samples, net.apply),
+        }[cfg.loss]
+        value = objective(p, h)
+        cls = value if cfg.loss == "cls" else get_cls(p, cfg.test_mu, h)
+        return value, cls
+
+    @jax.jit
+    def step(trainable: Any, opt_state: Any, samples: tuple[Any, ...]) -> Any:
+        (value, cls), grads = jax.value_and_grad(loss_and_cls, has_aux=True)(trainable, samples)
+        grads = (grads[0], {k: g if mask[1][k] else jnp.zeros_like(g) for k, g in grads[1].items()})
+        updates, opt_state = optimizer.update(grads, opt_state, trainable)
+        new_params, new_h = optax.apply_updates(trainable, updates)
+        inner = jnp.sort(new_h["bins"][1:-1])
+        new_h = {
+            "bins": jnp.concatenate([new_h["bins"][:1], inner, new_h["bins"][-1:]]),
+            "bandwidth": jnp.maximum(new_h["bandwidth"], 1e-3),
+        }
+        finite = jnp.all(
+            jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(new_params)])
+        )
+        return (new_params, new_h), opt_state, jnp.where(finite, value, jnp.nan), cls
+
+    return _Step(net, optimizer, step)
+
+
 def train(
     config: TrainConfig | None = None,
     out: str | os.PathLike[str] | None = None,
@@ -244,10 +320,8 @@ def train(
     key = jax.random.PRNGKey(cfg.seed)
     data_key, init_key = jax.random.split(key)
     train_gen, test_gen = make_train_test(data_key, NMC=cfg.nmc)
-    if cfg.method == "kde":
-        net = mlp(hidden=cfg.hidden)
-    else:
-        net = mlp(hidden=cfg.hidden, out=len(cfg.bins) - 1, final="softmax")
+    samples = train_gen()
+    net, optimizer, step = _compiled_step(_step_key(cfg))
     params = net.init(init_key, jnp.zeros((1, 2), jnp.float32))
     hpars = {
         "bins": jnp.asarray(cfg.bins, jnp.float64),
@@ -261,41 +335,8 @@ def train(
         sig_scale=cfg.sig_scale,
         bkg_scale=cfg.bkg_scale,
     )
-    model_maker = makers.histosys_model_from_hists(hist_maker)
-    get_cls = losses.expected_CLs(model_maker)
-    objective = {
-        "cls": lambda p, h: get_cls(p, cfg.test_mu, h),
-        "discovery": losses.neg_discovery_significance(model_maker),
-        "poi_uncert": losses.poi_uncertainty(model_maker),
-        "bce": losses.bce(train_gen, net.apply),
-    }[cfg.loss]
-
-    def loss_and_cls(trainable: Any) -> tuple[Any, Any]:
-        p, h = trainable
-        value = objective(p, h)
-        cls = value if cfg.loss == "cls" else get_cls(p, cfg.test_mu, h)
-        return value, cls
-
-    optimizer = optax.adam(cfg.learning_rate)
     trainable = (params, hpars)
     opt_state = optimizer.init(trainable)
-    mask = (True, {"bins": cfg.train_bins, "bandwidth": cfg.train_bandwidth})
-
-    @jax.jit
-    def step(trainable: Any, opt_state: Any) -> Any:
-        (value, cls), grads = jax.value_and_grad(loss_and_cls, has_aux=True)(trainable)
-        grads = (grads[0], {k: g if mask[1][k] else jnp.zeros_like(g) for k, g in grads[1].items()})
-        updates, opt_state = optimizer.update(grads, opt_state, trainable)
-        new_params, new_h = optax.apply_updates(trainable, updates)
-        inner = jnp.sort(new_h["bins"][1:-1])
-        new_h = {
-            "bins": jnp.concatenate([new_h["bins"][:1], inner, new_h["bins"][-1:]]),
-            "bandwidth": jnp.maximum(new_h["bandwidth"], 1e-3),
-        }
-        finite = jnp.all(
-            jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(new_params)])
-        )
-        return (new_params, new_h), opt_state, jnp.where(finite, value, jnp.nan), cls
 
     history: dict[str, list[float]] = {"steps": [], "loss": [], "cls_soft": []}
     start_step = 0
@@ -313,7 +354,7 @@ def train(
     good = (trainable, opt_state)
     for i in bar:
         begin = time.perf_counter()
-        new_trainable, new_opt_state, value, cls = step(trainable, opt_state)
+        new_trainable, new_opt_state, value, cls = step(trainable, opt_state, samples)
         value = float(value)
         times.append(time.perf_counter() - begin)
         if not math.isfinite(value):

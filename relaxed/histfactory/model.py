@@ -238,7 +238,8 @@ class Model:
             >>> model = relaxed.Model(spec)
             >>> model.expected_actualdata([2.0]).tolist()
             [20.0, 24.0]
-            >>> model.config.samples, model.expected_actualdata([2.0], return_by_sample=True).tolist()
+            >>> by_sample = model.expected_actualdata([2.0], return_by_sample=True)
+            >>> model.config.samples, by_sample.tolist()
             (['bkg', 'sig'], [[10.0, 20.0], [10.0, 4.0]])
         """
         fn = _expected_by_sample if return_by_sample else _expected_main
