@@ -1,0 +1,245 @@
+r"""neos against the binary cross-entropy baseline, seed by seed.
+
+:func:`compare_bce` trains, for each seed, the same network twice with :func:`neos.train.train`:
+once on the expected :math:`\mathrm{CL}_s` (``loss="cls"``, neos) and once on the binary
+cross-entropy (``loss="bce"``, the conventional classifier). Each trained network is judged
+the same way: the expected :math:`\mathrm{CL}_s` at :math:`\mu` = ``test_mu`` of the histosys
+workspace built from *hard* histograms of an independent test sample, with the same bins
+(``cls_hard_test`` of :func:`~neos.train.train`). Lower is better.
+
+What is held equal (see :data:`FAIRNESS`): for a given seed both runs start from the same
+initial parameters and see the same training and test events (both are functions of the seed
+only); the network, the bins, the optimiser and its learning rate are the same, and both are
+evaluated by the same code. BCE can also be given more steps than neos (by default 1x and 4x):
+its steps are cheaper, and a baseline should be converged before it is beaten. The longer BCE
+runs continue the shorter ones from their checkpoint (``resume``), so one BCE run per seed
+gives the hard :math:`\mathrm{CL}_s` at every requested length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from neos.train import TrainConfig, train
+from relaxed.exceptions import InvalidArgument
+
+__all__ = ["FAIRNESS", "compare_bce", "summarize_comparison", "bce_plateau"]
+
+#: How the comparison is made fair; :func:`compare_bce` copies it into its result.
+FAIRNESS = (
+    "Per seed, neos (loss=cls) and BCE (loss=bce) train the same network from the same initial "
+    "parameters on the same training events, with the same optimiser and learning rate; both "
+    "are scored by the same code: the expected CLs at mu=test_mu of the histosys workspace "
+    "built from hard histograms of the same independent test sample, with the same bins "
+    "(fixed, not trained). neos gets `steps` steps; BCE gets each of `bce_steps` (one run, "
+    "continued from its checkpoint), so it is also compared after training longer. BCE learns "
+    "signal vs nominal background only and never sees the systematic variations: that is the "
+    "conventional analysis neos replaces, not a handicap added here."
+)
+
+
+#: Settings that differ between the runs of a comparison (not reported as shared config).
+_PER_RUN = ("seed", "loss", "steps", "checkpoint_every", "animate")
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _check_ints(name: str, values: Sequence[int], minimum: int) -> list[int]:
+    out = list(values)
+    if not out or not all(_is_int(v, minimum) for v in out):
+        raise InvalidArgument(
+            f"{name} must be a non-empty list of integers >= {minimum}, got {values!r}"
+        )
+    if len(set(out)) != len(out):
+        raise InvalidArgument(f"{name} must not repeat a value, got {values!r}")
+    return out
+
+
+def bce_plateau(loss: Sequence[float], fraction: float = 0.25) -> float:
+    r"""Relative decrease of a loss history over its last ``fraction`` of steps:
+    :math:`(\bar L_a - \bar L_b) / \bar L_b`, with :math:`\bar L_b` the mean of the last
+    :math:`w = \max(1, n/20)` values and :math:`\bar L_a` the mean of the :math:`w` values
+    ending ``fraction * n`` steps earlier. Near 0: the loss has plateaued.
+
+    Example:
+        >>> bce_plateau([1.0] * 30 + [0.5] * 10)  # halved in the last quarter
+        1.0
+        >>> bce_plateau([0.3] * 40)
+        0.0
+    """
+    values = [float(v) for v in loss]
+    n = len(values)
+    if n < 2 or not 0.0 < fraction < 1.0:
+        raise InvalidArgument(f"need >= 2 values and 0 < fraction < 1, got {n} and {fraction}")
+    w = max(1, n // 20)
+    end = n - max(1, round(fraction * n))
+    before = values[max(0, end - w) : max(1, end)]
+    last = values[-w:]
+    mean_last = statistics.fmean(last)
+    return (statistics.fmean(before) - mean_last) / mean_last
+
+
+def _stats(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "geometric_mean": math.exp(statistics.fmean(math.log(max(v, 1e-300)) for v in values)),
+    }
+
+
+def summarize_comparison(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Summaries of the per-seed results of :func:`compare_bce`: median, min, max and geometric
+    mean of the hard test CLs of each arm (``"neos@N"``, ``"bce@N"``), and against each BCE arm
+    the number of seeds where neos is lower (wins) and the median of
+    log10(CLs_neos / CLs_bce) (negative: neos better).
+
+    Example:
+        >>> runs = [{"seed": 0, "neos": {"steps": 10, "cls_hard_test": 1e-4},
+        ...          "bce": [{"steps": 10, "cls_hard_test": 1e-3}]},
+        ...         {"seed": 1, "neos": {"steps": 10, "cls_hard_test": 2e-3},
+        ...          "bce": [{"steps": 10, "cls_hard_test": 1e-3}]}]
+        >>> s = summarize_comparison(runs)
+        >>> s["neos_wins"], s["cls_hard_test"]["bce@10"]["median"]
+        ({'bce@10': 1}, 0.001)
+    """
+    if not runs:
+        raise InvalidArgument("no runs to summarise")
+    neos_key = f"neos@{runs[0]['neos']['steps']}"
+    neos = [r["neos"]["cls_hard_test"] for r in runs]
+    arms = {neos_key: neos}
+    wins: dict[str, int] = {}
+    ratio: dict[str, float] = {}
+    for k, stage in enumerate(runs[0]["bce"]):
+        key = f"bce@{stage['steps']}"
+        bce = [r["bce"][k]["cls_hard_test"] for r in runs]
+        arms[key] = bce
+        wins[key] = sum(n < b for n, b in zip(neos, bce, strict=True))
+        ratio[key] = statistics.median(
+            math.log10(max(n, 1e-300) / max(b, 1e-300)) for n, b in zip(neos, bce, strict=True)
+        )
+    return {
+        "n_seeds": len(runs),
+        "cls_hard_test": {key: _stats(values) for key, values in arms.items()},
+        "neos_wins": wins,
+        "median_log10_ratio_neos_over_bce": ratio,
+    }
+
+
+def _record(result: Mapping[str, Any], wall_s: float, curves: bool) -> dict[str, Any]:
+    record = {
+        "steps": result["steps"][-1],
+        "cls_hard_test": result["cls_hard_test"],
+        "cls_soft_first": result["cls_soft"][0],
+        "cls_soft_last": result["cls_soft"][-1],
+        "loss_first": result["loss"][0],
+        "loss_last": result["loss"][-1],
+        "wall_s": wall_s,
+        "step_time_s": result["step_time_s"],
+    }
+    if curves:
+        record["loss"] = list(result["loss"])
+        record["cls_soft"] = list(result["cls_soft"])
+    return record
+
+
+def compare_bce(
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    steps: int = 100,
+    bce_steps: Sequence[int] | None = None,
+    config: TrainConfig | None = None,
+    workdir: str | Path | None = None,
+    curves: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train neos and the BCE baseline for each seed; return per-seed and summary results.
+
+    Args:
+        seeds: the seeds (each fixes the data and the initial parameters of both runs).
+        steps: neos training steps.
+        bce_steps: BCE lengths to report (default ``(steps, 4 * steps)``); one run per seed,
+            continued from its checkpoint from each length to the next.
+        config: the other settings (network, events, bins, bandwidth, learning rate...);
+            its ``seed``, ``loss`` and ``steps`` are replaced. Default: :class:`TrainConfig`.
+            ``animate`` applies to the neos runs only, and only with ``workdir``.
+        workdir: keep each run's outputs in ``workdir/seed<S>/{neos,bce}`` (default: a
+            temporary folder, removed afterwards).
+        curves: include the loss and soft CLs of every step.
+        log: called with a line of progress after each run (e.g. ``print``).
+
+    Returns:
+        ``{"fairness", "config", "steps", "bce_steps", "runs", "summary", "timing"}``:
+        ``runs`` has, per seed, ``neos`` and a list ``bce`` (one entry per length) with the
+        hard test CLs, the soft (train) CLs and loss at the first and last step, wall time
+        and median step time; BCE entries add ``loss_plateau`` (:func:`bce_plateau` of the
+        loss so far); ``summary`` is :func:`summarize_comparison` of the runs.
+
+    Example:
+        >>> small = TrainConfig(nmc=50, hidden=(8,), animate=False)
+        >>> out = compare_bce(seeds=[0], steps=2, bce_steps=[2, 3], config=small)
+        >>> [stage["steps"] for stage in out["runs"][0]["bce"]]
+        [2, 3]
+        >>> sorted(out["summary"]["neos_wins"])
+        ['bce@2', 'bce@3']
+    """
+    seed_list = _check_ints("seeds", seeds, 0)
+    if not _is_int(steps, 1):
+        raise InvalidArgument(f"steps must be a positive integer, got {steps!r}")
+    lengths = sorted(_check_ints("bce_steps", bce_steps or [steps, 4 * steps], 1))
+    base = (config or TrainConfig()).validate()
+    say = log or (lambda line: None)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="neos-compare-") as tmp:
+        root = Path(workdir) if workdir is not None else Path(tmp)
+        begin = time.perf_counter()
+        for seed in seed_list:
+            folder = root / f"seed{seed}"
+            cfg = dataclasses.replace(base, seed=seed, loss="cls", steps=steps)
+            start = time.perf_counter()
+            neos_out = folder / "neos" if workdir is not None else None
+            neos = _record(
+                train(cfg, out=neos_out, progress=False), time.perf_counter() - start, curves
+            )
+            say(f"seed {seed}: neos@{steps} hard test CLs {neos['cls_hard_test']:.4g}")
+            if (folder / "bce" / "checkpoint.npz").exists():
+                raise InvalidArgument(f"{folder / 'bce'} already holds a run; use a new workdir")
+            stages = []
+            for n in lengths:
+                cfg = dataclasses.replace(
+                    base, seed=seed, loss="bce", steps=n, animate=False, checkpoint_every=n
+                )
+                start = time.perf_counter()
+                result = train(cfg, out=folder / "bce", resume=True, progress=False)
+                stage = _record(result, time.perf_counter() - start, curves)
+                stage["loss_plateau"] = bce_plateau(result["loss"])
+                stages.append(stage)
+                say(f"seed {seed}: bce@{n} hard test CLs {stage['cls_hard_test']:.4g}")
+            runs.append({"seed": seed, "neos": neos, "bce": stages})
+        total = time.perf_counter() - begin
+    shared = {k: v for k, v in dataclasses.asdict(base).items() if k not in _PER_RUN}
+    return {
+        "fairness": FAIRNESS,
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in shared.items()},
+        "steps": steps,
+        "bce_steps": lengths,
+        "runs": runs,
+        "summary": summarize_comparison(runs),
+        "timing": {
+            "total_s": total,
+            "neos_wall_s": [r["neos"]["wall_s"] for r in runs],
+            "bce_wall_s": [sum(s["wall_s"] for s in r["bce"]) for r in runs],
+            "neos_step_s_median": statistics.median(r["neos"]["step_time_s"] for r in runs),
+            "bce_step_s_median": statistics.median(
+                s["step_time_s"] for r in runs for s in r["bce"] if s["step_time_s"] is not None
+            ),
+        },
+    }

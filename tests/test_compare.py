@@ -1,0 +1,117 @@
+"""neos.compare: the neos vs BCE comparison is the two plain training runs, scored the same way."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from neos.compare import bce_plateau, compare_bce, summarize_comparison
+from neos.train import TrainConfig, train
+from relaxed.exceptions import InvalidArgument
+
+# the same settings as neos.train's doctest, so the compiled steps are shared
+SMALL = TrainConfig(nmc=50, hidden=(8,), animate=False)
+SEED = 3
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("compare")
+    out = compare_bce(
+        seeds=[SEED], steps=3, bce_steps=[4, 2], config=SMALL, workdir=workdir, curves=True
+    )
+    return workdir, out
+
+
+def test_neos_arm_is_a_plain_cls_run(comparison):
+    _, out = comparison
+    direct = train(dataclasses.replace(SMALL, seed=SEED, steps=3, loss="cls"), progress=False)
+    neos = out["runs"][0]["neos"]
+    assert neos["steps"] == 3
+    np.testing.assert_allclose(neos["loss"], direct["loss"], rtol=1e-12)
+    np.testing.assert_allclose(neos["cls_hard_test"], direct["cls_hard_test"], rtol=1e-12)
+    assert neos["loss"] == neos["cls_soft"]  # neos trains on the soft CLs itself
+
+
+def test_bce_stages_equal_straight_runs(comparison):
+    _, out = comparison
+    assert out["bce_steps"] == [2, 4]  # sorted
+    direct = train(dataclasses.replace(SMALL, seed=SEED, steps=4, loss="bce"), progress=False)
+    short, long = out["runs"][0]["bce"]
+    assert (short["steps"], long["steps"]) == (2, 4)
+    # the 4-step stage continued the 2-step one from its checkpoint: same as one 4-step run
+    np.testing.assert_allclose(long["loss"], direct["loss"], rtol=1e-6)
+    np.testing.assert_allclose(short["loss"], direct["loss"][:2], rtol=1e-6)
+    np.testing.assert_allclose(long["cls_hard_test"], direct["cls_hard_test"], rtol=1e-6)
+    assert long["loss_plateau"] == pytest.approx(bce_plateau(direct["loss"]), rel=1e-6)
+    # BCE and neos start from the same network and data: same soft CLs before the first update
+    assert short["cls_soft_first"] == pytest.approx(out["runs"][0]["neos"]["cls_soft_first"])
+    assert short["loss_first"] != pytest.approx(short["cls_soft_first"])  # its loss is the BCE
+
+
+def test_summary_and_outputs(comparison):
+    workdir, out = comparison
+    summary = out["summary"]
+    neos = out["runs"][0]["neos"]["cls_hard_test"]
+    for stage in out["runs"][0]["bce"]:
+        key = f"bce@{stage['steps']}"
+        assert summary["neos_wins"][key] == int(neos < stage["cls_hard_test"])
+        assert summary["cls_hard_test"][key]["median"] == stage["cls_hard_test"]
+        ratio = math.log10(neos / stage["cls_hard_test"])
+        assert summary["median_log10_ratio_neos_over_bce"][key] == pytest.approx(ratio)
+    assert "same initial parameters" in out["fairness"]
+    assert "seed" not in out["config"] and out["config"]["hidden"] == [8]
+    bce_metrics = json.loads((workdir / f"seed{SEED}" / "bce" / "metrics.json").read_text())
+    assert bce_metrics["steps"] == [1, 2, 3, 4]
+    assert (workdir / f"seed{SEED}" / "neos" / "workspace.json").exists()
+    with pytest.raises(InvalidArgument, match="already holds a run"):
+        compare_bce(seeds=[SEED], steps=1, bce_steps=[1], config=SMALL, workdir=workdir)
+
+
+def test_summarize_by_hand():
+    runs = [
+        {
+            "seed": s,
+            "neos": {"steps": 5, "cls_hard_test": n},
+            "bce": [{"steps": 5, "cls_hard_test": b}, {"steps": 20, "cls_hard_test": b2}],
+        }
+        for s, (n, b, b2) in enumerate([(1e-4, 1e-3, 1e-5), (1e-2, 1e-3, 1e-3), (1e-3, 1e-2, 1e-4)])
+    ]
+    s = summarize_comparison(runs)
+    assert s["n_seeds"] == 3
+    assert s["neos_wins"] == {"bce@5": 2, "bce@20": 0}
+    assert s["cls_hard_test"]["neos@5"] == pytest.approx(
+        {"median": 1e-3, "min": 1e-4, "max": 1e-2, "geometric_mean": 1e-3}
+    )
+    # log10 ratios (-1, 1, -1) and (1, 1, 1)
+    assert s["median_log10_ratio_neos_over_bce"] == pytest.approx({"bce@5": -1.0, "bce@20": 1.0})
+
+
+def test_plateau():
+    assert bce_plateau([2.0] * 75 + [1.0] * 25) == pytest.approx(1.0)
+    assert bce_plateau(np.linspace(1.0, 0.5, 100)) == pytest.approx(
+        (np.mean(np.linspace(1.0, 0.5, 100)[70:75]) - np.mean(np.linspace(1.0, 0.5, 100)[95:]))
+        / np.mean(np.linspace(1.0, 0.5, 100)[95:])
+    )
+    with pytest.raises(InvalidArgument):
+        bce_plateau([1.0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"seeds": []}, "seeds must be a non-empty list"),
+        ({"seeds": [-1]}, "integers >= 0"),
+        ({"seeds": [0, 0]}, "must not repeat"),
+        ({"steps": 0}, "steps must be a positive integer"),
+        ({"steps": 2.5}, "steps must be a positive integer"),
+        ({"bce_steps": [0]}, "bce_steps must be a non-empty list of integers >= 1"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(InvalidArgument, match=message):
+        compare_bce(**kwargs)
