@@ -323,3 +323,24 @@ def test_bad_plot_exits_2_and_keeps_files(tmp_path, capsys, argv, message):
     assert captured.out == ""  # reported before anything was computed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.png"]
     assert old.read_bytes() == b"old"
+
+
+def test_summary_columns_stay_aligned_with_long_names():
+    import relaxed
+    from neos.train import hard_workspace
+
+    spec = hard_workspace(
+        {
+            "signal": [1.0, 2.0],
+            "background": [5.0, 4.0],
+            "background_up": [6.0, 4.0],
+            "background_down": [4.0, 4.0],
+        }
+    )
+    table = str(relaxed.Workspace(spec).model()).split("Parameters")[1].splitlines()[1:]
+    header, rows = table[0], table[1:]
+    assert [r.split()[0] for r in rows] == ["correlated_bkg_uncertainty", "mu"]
+    for column in ("init", "bounds", "constraint", "modifiers"):
+        start = header.index(column)
+        for r in rows:  # every column's entry starts where its header does
+            assert r[start - 1] == " " and r[start] != " ", (column, r)

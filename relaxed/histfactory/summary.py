@@ -86,21 +86,42 @@ def format_summary(info: dict[str, Any]) -> str:
         f"Channels ({len(info['channels'])}), "
         f"{sum(c['bins'] for c in info['channels'])} bins in total"
     ]
+    samples = [s for c in info["channels"] for s in c["samples"]]
+    sample_width = max([20, *(len(s) for s in samples)])
     for channel in info["channels"]:
         observed = f", observed {channel['observed']:g}" if "observed" in channel else ""
         lines.append(f"  {channel['name']}: {channel['bins']} bins{observed}")
         for sample, total in channel["samples"].items():
             if total != 0.0:
-                lines.append(f"    {sample:<20s} nominal {total:g}")
+                lines.append(f"    {sample:<{sample_width}s} nominal {total:g}")
     lines.append("")
     lines.append(f"Parameters ({info['npars']}; POI: {info['poi']})")
-    header = f"  {'name':<24s} {'n':>3s}  {'init':<14s} {'bounds':<24s} {'constraint':<12s} "
-    lines.append(header + "modifiers")
-    for p in info["parameters"]:
-        fixed = " (fixed)" if all(p["fixed"]) else ""
-        bounds = _compact([tuple(b) for b in p["bounds"]])
-        lines.append(
-            f"  {p['name']:<24s} {p['n_parameters']:>3d}  {_compact(p['inits']):<14s} "
-            f"{bounds:<24s} {p['constraint']:<12s} {','.join(p['modifier_types'])}{fixed}"
+    rows = [
+        (
+            p["name"],
+            f"{p['n_parameters']:d}",
+            _compact(p["inits"]),
+            _compact([tuple(b) for b in p["bounds"]]),
+            p["constraint"],
+            ",".join(p["modifier_types"]) + (" (fixed)" if all(p["fixed"]) else ""),
         )
+        for p in info["parameters"]
+    ]
+    header = ("name", "n", "init", "bounds", "constraint", "modifiers")
+    # each column as wide as its longest entry (at least the old fixed widths)
+    minimum = (24, 3, 14, 24, 12, 0)
+    widths = [
+        max([m, len(h), *(len(r[i]) for r in rows)])
+        for i, (h, m) in enumerate(zip(header, minimum, strict=True))
+    ]
+
+    def row(cells: tuple[str, ...]) -> str:
+        name, n, *rest = cells
+        text = f"  {name:<{widths[0]}s} {n:>{widths[1]}s}  " + " ".join(
+            f"{c:<{w}s}" for c, w in zip(rest, widths[2:], strict=True)
+        )
+        return text.rstrip()
+
+    lines.append(row(header))
+    lines.extend(row(r) for r in rows)
     return "\n".join(lines)
