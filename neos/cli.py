@@ -38,7 +38,13 @@ __all__ = ["main", "build_parser", "UsageError"]
 
 
 class UsageError(Exception):
-    """Bad input on the command line (a file that is missing or not a valid workspace...)."""
+    """Bad input on the command line (a file that is missing or not a valid workspace...):
+    :func:`main` prints it as ``neos: error: ...`` and returns 2.
+
+    Example:
+        >>> main(["inspect", "no-such-file.json"])
+        2
+    """
 
 
 def _load_workspace(path: str, validate: bool = True) -> Any:
@@ -402,7 +408,14 @@ def _add_plot_argument(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``neos`` command."""
+    """The argument parser of the ``neos`` command (subcommands ``train``, ``inspect``,
+    ``fit``, ``cls``, ``upper-limit``).
+
+    Example:
+        >>> args = build_parser().parse_args(["cls", "ws.json", "--poi-value", "2"])
+        >>> args.command, args.poi_value, args.test_stat
+        ('cls', 2.0, 'qtilde')
+    """
     parser = argparse.ArgumentParser(
         prog="neos",
         description="Differentiable HEP analysis: inspect workspaces, run inference, train "
@@ -471,7 +484,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``neos`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    """Run the ``neos`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code
+    (0 on success, 2 for bad input, 1 when training stops on a non-finite loss).
+
+    Example:
+        >>> from pathlib import Path
+        >>> example = Path(__file__).parent / "examples" / "example_workspace.json"
+        >>> main(["inspect", str(example), "--json", "--output-file", "/dev/null"])
+        0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run

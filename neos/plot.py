@@ -615,7 +615,19 @@ def plot_histograms(
 
 
 def save_summary(path: str | os.PathLike[str], result: Mapping[str, Any]) -> None:
-    """Loss and soft expected CLs against the training step, and the hard test histograms."""
+    """Loss and soft expected CLs against the training step, and the hard test histograms,
+    written atomically to ``path`` (PNG) from the result of :func:`neos.train.train`.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> result = {"steps": [1, 2], "loss": [0.1, 0.05], "cls_soft": [0.1, 0.05],
+        ...     "cls_hard_test": 0.01, "config": {"loss": "cls"}, "bins": [0.0, 0.5, 1.0],
+        ...     "hard_histograms_test": {"signal": [1.0, 2.0], "background": [5.0, 4.0]}}
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "summary.png"
+        >>> save_summary(path, result)
+        >>> path.read_bytes()[:4]
+        b'\x89PNG'
+    """
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     steps = result["steps"]
     axes[0].plot(steps, result["loss"], color="k")
@@ -640,7 +652,21 @@ def save_animation(
     path: str | os.PathLike[str], frames: Sequence[Mapping[str, Any]], grid: np.ndarray
 ) -> None:
     """The training animation: the network output over the plane, the soft histograms and
-    the loss against the step, one frame per step (a GIF written with Pillow)."""
+    the loss against the step, one frame per step (a GIF written with Pillow, atomically).
+
+    Each frame is a mapping with ``step``, ``loss``, ``surface`` (the network output on
+    ``grid``, shape ``grid.shape[:2]``), ``hists`` and ``bins``.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> grid = np.stack(np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 5)), -1)
+        >>> frames = [{"step": k, "loss": 1.0 / k, "surface": grid[..., 0] * k,
+        ...     "hists": {"signal": [1.0, k]}, "bins": [0.0, 0.5, 1.0]} for k in (1, 2)]
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "training.gif"
+        >>> save_animation(path, frames, grid)
+        >>> path.read_bytes()[:6]
+        b'GIF89a'
+    """
     fig, (ax_map, ax_hist, ax_loss) = plt.subplots(1, 3, figsize=(12, 3.8))
     steps = [f["step"] for f in frames]
     values = [f["loss"] for f in frames]
