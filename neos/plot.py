@@ -684,7 +684,8 @@ def save_animation(
         ax_loss.set_xlim(steps[0], max(steps[-1], steps[0] + 1))
         ax_loss.set_xlabel("step")
         ax_loss.set_ylabel("loss")
-        fig.tight_layout()
+        if k == 0:  # the layout is the same for every frame: compute it once
+            fig.tight_layout()
         return []
 
     anim = animation.FuncAnimation(fig, draw, frames=len(frames), blit=False)

@@ -348,6 +348,9 @@ def train(
             old = json.loads(previous.read_text())
             history = {k: list(old[k])[:start_step] for k in history}
     grid = np.stack(np.meshgrid(np.linspace(-4, 4, 40), np.linspace(-4, 4, 40)), -1)
+    grid_points = jnp.asarray(grid.reshape(-1, 2), jnp.float32)
+    # one compiled call per animation frame (eagerly, every operation would compile on its own)
+    frame_outputs = jax.jit(lambda p, h: (net.apply(p, grid_points), hist_maker(p, h)))
     frames: list[dict[str, Any]] = []
     times: list[float] = []
     bar = _progress(range(start_step, cfg.steps), progress)
@@ -365,7 +368,7 @@ def train(
                 f"step {i}) are kept" + (f" in {checkpoint}" if checkpoint else "")
             )
         if cfg.animate and out_dir is not None:
-            frames.append(_frame(net.apply, trainable, grid, hist_maker, i, value))
+            frames.append(_frame(frame_outputs, trainable, grid, i, value))
         trainable, opt_state = new_trainable, new_opt_state
         good = (trainable, opt_state)
         history["steps"].append(i + 1)
@@ -417,22 +420,24 @@ def _progress(steps: range, enabled: bool) -> Any:
 
 
 def _frame(
-    apply: Callable[..., Any],
+    outputs: Callable[..., Any],
     trainable: Any,
     grid: np.ndarray,
-    hist_maker: Any,
     i: int,
     value: float,
 ) -> dict[str, Any]:
+    """One animation frame: the network output on ``grid`` and the soft histograms, from
+    ``outputs(params, hpars) -> (network output on the grid points, histograms)``."""
     params, hpars = trainable
-    surface = np.asarray(apply(params, jnp.asarray(grid.reshape(-1, 2), jnp.float32)))
+    surface, hists = outputs(params, hpars)
+    surface = np.asarray(surface)
     if surface.ndim == 2:
         surface = np.argmax(surface, axis=1).astype(float)
-    hists = {k: np.asarray(v) for k, v in hist_maker(params, hpars).items()}
     return {
         "step": i + 1,
         "loss": value,
         "surface": surface.reshape(grid.shape[:2]),
-        "hists": hists,
+        # in the makers' order (signal first); a compiled call returns the keys sorted
+        "hists": {k: np.asarray(hists[k]) for k in makers.HISTOGRAM_NAMES if k in hists},
         "bins": np.asarray(hpars["bins"]),
     }
