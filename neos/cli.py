@@ -1,40 +1,71 @@
-"""The ``neos`` command line.
+"""The ``neos`` command line (built on click, like pyhf's).
 
 - ``neos train``: the main job; trains a network for the expected CLs (see
   :mod:`neos.train`) and writes metrics, the trained workspace, figures and a checkpoint.
-- ``neos inspect WORKSPACE.json``: a workspace's channels, samples, bins and parameters (inits,
-  bounds, constraint types).
-- ``neos fit WORKSPACE.json``: the maximum-likelihood fit (``--poi-value`` fixes the POI), as
-  JSON with uncertainties from the exact Hessian; ``--table`` prints a table with pulls and
-  correlations instead (:func:`relaxed.infer.fit_summary`), ``--plot FILE`` draws the pulls and
-  the correlation matrix.
-- ``neos cls WORKSPACE.json``: observed and expected CLs of ``--poi-value`` (pyhf's
-  ``cls`` output), ``--test-stat``, ``--calctype``; ``--plot FILE`` draws the Brazil band of a
-  POI scan (``--scan``, default from 0 to twice the tested value, extended until the expected
-  +2 sigma CLs is below 0.05) with the tested value marked.
-- ``neos upper-limit WORKSPACE.json``: the observed and expected upper limits on the POI;
-  ``--plot FILE`` draws the Brazil band (the ``--scan`` grid, or 0 to 1.2 times the largest
-  limit found by root finding) with the limits marked.
+- ``neos inspect WORKSPACE``: a workspace's channels, samples, bins and parameters (inits,
+  bounds, constraint types), as tables (default) or ``--json``.
+- ``neos fit WORKSPACE``: the maximum-likelihood fit (``--poi-value`` fixes the POI), as JSON
+  with uncertainties from the exact Hessian (default) or ``--table`` with pulls and
+  correlations (:func:`relaxed.infer.fit_summary`); ``--plot FILE`` draws the pulls and the
+  correlation matrix.
+- ``neos cls WORKSPACE``: observed and expected CLs of ``--poi-value`` (pyhf's ``cls``
+  output), ``--test-stat``, ``--calctype``, ``--ntoys``; with ``--test-stat q0`` the numbers
+  are discovery p-values (keys ``p0_obs`` and ``p0_exp``). ``--plot FILE`` draws the Brazil
+  band of a POI scan (``--scan``, default from 0 to twice the tested value, extended until the
+  expected +2 sigma CLs is below ``--level``) with the tested value marked.
+- ``neos upper-limit WORKSPACE``: the observed and expected upper limits on the POI at
+  ``--level``; ``--plot FILE`` draws the Brazil band (the ``--scan`` grid, or 0 to 1.2 times
+  the largest limit found by root finding) with the limits marked.
+- ``neos grid BKGONLY PATCHSET``: CLs (and with ``--upper-limits`` the upper limits) of every
+  signal hypothesis of a patch set (:func:`relaxed.infer.grid.hypotest_grid`); ``--plot FILE``
+  draws the exclusion contours in the plane of the patch set's two labels
+  (:func:`neos.plot.exclusion`).
+
+A WORKSPACE is a pyhf JSON file, or ``-`` for standard input; ``-p/--patch FILE`` (repeatable)
+applies JSON Patch files to the model specification in order, as ``pyhf cls -p``.
+``--measurement`` picks the measurement (default: the first). Every subcommand takes
+``--json`` or ``--table`` and ``--output-file``. The group options ``--cache-dir DIR`` and
+``--no-cache`` move or turn off JAX's persistent compilation cache (:mod:`relaxed.cache`;
+default ``$RELAXED_CACHE_DIR``, else ``~/.cache/relaxed/jax``).
 
 Figures are written atomically in the format of the file's suffix (``.png``, ``.pdf``,
 ``.svg``...); missing parent folders are created, as for ``--output-file``. The JSON output is
-the same with or without ``--plot``.
+the same with or without ``--plot``, and never holds ``NaN``: a number that cannot be computed
+is reported as an error (exit status 1).
 
-Every subcommand reports bad input as one line, ``neos: error: ...``, and exits with status 2;
-bad ``--plot`` paths are reported before anything is computed, and no existing file is
-overwritten by a failed run.
+Bad input is reported as one line, ``neos: error: ...``, with exit status 2, before anything
+is computed; no existing file is overwritten by a failed run.
+
+:func:`main` runs the command and returns its exit status, :data:`cli` is the click group
+(for click's tools, such as its test runner) and :func:`parse_args` parses without running.
+
+Example:
+    >>> from click.testing import CliRunner
+    >>> usage = CliRunner().invoke(cli, ["upper-limit", "--help"]).output
+    >>> usage.splitlines()[0]
+    'Usage: neos upper-limit [OPTIONS] WORKSPACE'
+    >>> "--level FLOAT the CLs level" in " ".join(usage.split())
+    True
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import math
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-__all__ = ["main", "build_parser", "UsageError"]
+import click
+from click.core import ParameterSource
+
+__all__ = ["main", "cli", "parse_args", "UsageError"]
+
+_STDIN = "-"
+_SIGMAS = ("-2σ", "-1σ", "", "+1σ", "+2σ")
 
 
 class UsageError(Exception):
@@ -47,78 +78,526 @@ class UsageError(Exception):
     """
 
 
+class _ResultError(Exception):
+    """A result that cannot be computed or drawn (a non-finite number): exit status 1."""
+
+
+# -- option types (checked while parsing, before anything is computed) ------------------------
+class _FiniteFloat(click.ParamType):
+    name = "float"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class _Level(_FiniteFloat):
+    name = "float"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        number = super().convert(value, param, ctx)
+        if not 0.0 < number < 1.0:
+            self.fail(f"the CLs level must be between 0 and 1, got {value}", param, ctx)
+        return number
+
+
+class _Scan(click.ParamType):
+    name = "START,STOP,NUM"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[float, float, int]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            start, stop, num = str(value).split(",")
+            grid = (float(start), float(stop), int(num))
+        except ValueError:
+            self.fail(f"must be START,STOP,NUM (e.g. 0,5,21), got {value!r}", param, ctx)
+        if not (math.isfinite(grid[0]) and math.isfinite(grid[1]) and grid[0] < grid[1]):
+            self.fail(f"START,STOP,NUM needs finite START < STOP, got {value!r}", param, ctx)
+        if grid[2] < 2:
+            self.fail(f"START,STOP,NUM needs at least 2 points, got {value!r}", param, ctx)
+        return grid
+
+
+class _FigurePath(click.ParamType):
+    name = "FILE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from neos.plot import figure_format
+
+        try:
+            figure_format(value)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+        return str(value)
+
+
+def _option(*decls: str, **kwargs: Any) -> Callable[[Any], Any]:
+    """``click.option`` with the default shown in ``--help``."""
+    kwargs.setdefault("show_default", True)
+    return click.option(*decls, **kwargs)
+
+
+def _stack(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Apply ``decorators`` so that they appear in ``--help`` in the order given."""
+
+    def apply(func: Any) -> Any:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+def _workspace_options(argument: bool = True) -> Callable[[Any], Any]:
+    decorators: list[Callable[[Any], Any]] = []
+    if argument:
+        decorators.append(click.argument("workspace", metavar="WORKSPACE"))
+        decorators.append(
+            _option(
+                "-p",
+                "--patch",
+                "patches",
+                multiple=True,
+                metavar="FILE",
+                show_default=False,
+                help="a JSON Patch file applied to the model specification before the model "
+                "is built; repeat to apply several, in order ('-' reads standard input)",
+            )
+        )
+    decorators.append(
+        _option(
+            "--measurement",
+            default=None,
+            show_default="the first one",
+            help="name of the measurement (POI and parameter settings) to use",
+        )
+    )
+    return _stack(*decorators)
+
+
+def _output_options(json_default: bool) -> Callable[[Any], Any]:
+    return _stack(
+        _option(
+            "--json/--table",
+            "as_json",
+            default=json_default,
+            help="print JSON or a readable table",
+        ),
+        _option(
+            "--output-file",
+            default=None,
+            metavar="FILE",
+            show_default="standard output",
+            help="write the output to FILE instead (atomically; missing folders are created)",
+        ),
+    )
+
+
+def _plot_option(what: str) -> Callable[[Any], Any]:
+    return _option(
+        "--plot",
+        type=_FigurePath(),
+        default=None,
+        show_default="no figure",
+        help=f"also draw {what} into FILE (.png, .pdf, .svg...; written atomically)",
+    )
+
+
+def _stat_options(test_stats: Sequence[str]) -> Callable[[Any], Any]:
+    return _stack(
+        _option(
+            "--test-stat",
+            type=click.Choice(list(test_stats)),
+            default="qtilde",
+            help="test statistic (arXiv:1007.1727): qtilde (q_mu with mu-hat >= 0), q (q_mu)"
+            + (", q0 (discovery: p-values of mu = 0)" if "q0" in test_stats else ""),
+        ),
+        _option(
+            "--calctype",
+            type=click.Choice(["asymptotics", "toybased"]),
+            default="asymptotics",
+            help="asymptotic formulae or pseudo-experiments",
+        ),
+        _option(
+            "--ntoys",
+            type=click.IntRange(min=1),
+            default=2000,
+            help="pseudo-experiments per hypothesis (with --calctype toybased)",
+        ),
+    )
+
+
+def _level_option(help_text: str) -> Callable[[Any], Any]:
+    return _option("--level", type=_Level(), default=0.05, help=help_text)
+
+
+# -- the command group --------------------------------------------------------------------------
+@click.group(
+    name="neos",
+    no_args_is_help=False,
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "show_default": True,
+        "max_content_width": 100,
+    },
+)
+@_option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    show_default="$RELAXED_CACHE_DIR, else ~/.cache/relaxed/jax",
+    help="keep JAX's compiled code in DIR, so that the next run skips compiling",
+    metavar="DIR",
+)
+@_option("--no-cache", is_flag=True, default=False, help="turn the compilation cache off")
+@click.pass_context
+def cli(ctx: click.Context, cache_dir: str | None, no_cache: bool) -> None:
+    """Differentiable HEP analysis: inspect workspaces, run inference, train neural
+    observables for the expected CLs.
+
+    Bad input is reported as one line, "neos: error: ...", with exit status 2.
+    """
+    if cache_dir is not None and no_cache:
+        raise click.UsageError("--cache-dir and --no-cache exclude each other")
+    ctx.ensure_object(dict)
+    ctx.obj["globals"] = {"cache_dir": cache_dir, "no_cache": no_cache}
+
+
+def _dispatch(name: str, params: dict[str, Any]) -> Any:
+    """Run subcommand ``name`` (or, for :func:`parse_args`, return what would run)."""
+    ctx = click.get_current_context()
+    settings = ctx.find_root().obj
+    if settings.get("dry_run"):
+        return name, {**settings["globals"], **params}
+    _apply_cache(**settings["globals"])
+    defaults = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+    explicit = frozenset(p for p in params if ctx.get_parameter_source(p) not in defaults)
+    return _RUNNERS[name](SimpleNamespace(**params, explicit=explicit))
+
+
+def _apply_cache(cache_dir: str | None, no_cache: bool) -> None:
+    if cache_dir is None and not no_cache:
+        return  # relaxed set it up from $RELAXED_CACHE_DIR when it was imported
+    from relaxed import cache
+
+    if no_cache:
+        cache.set_cache_dir(None)
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        folder = cache.set_cache_dir(cache_dir)
+    if folder is None:
+        reason = str(caught[-1].message) if caught else "it cannot be used"
+        raise UsageError(f"--cache-dir {cache_dir}: {reason}")
+
+
+@cli.command("train", short_help="train a network for the expected CLs (the main job)")
+@_option("--steps", type=int, default=20, help="optimisation steps")
+@_option("--out", default="neos-run", help="output folder")
+@_option("--seed", type=int, default=0, help="random seed")
+@_option(
+    "--loss",
+    default="cls",
+    help="figure of merit: cls, discovery, poi_uncert or bce",
+)
+@_option("--method", default="kde", help="soft histograms: kde or softmax")
+@_option("--nmc", type=int, default=500, help="events per blob")
+@_option(
+    "--config",
+    default=None,
+    metavar="FILE",
+    show_default="none",
+    help="TOML file with training settings (the options above override it where given)",
+)
+@_option("--resume", is_flag=True, default=False, help="resume from the checkpoint in --out")
+@_option("--quiet", is_flag=True, default=False, help="no progress bar")
+@_output_options(json_default=False)
+def _train_command(**params: Any) -> Any:
+    """Train a network for the expected CLs (the main job).
+
+    Prints the expected CLs before and after training (a line, or --json); writes
+    metrics.json, workspace.json, summary.png, training.gif and checkpoint.npz into --out.
+    Exit status 1 when training stops on a non-finite loss.
+    """
+    return _dispatch("train", params)
+
+
+@cli.command("inspect", short_help="channels, samples, bins and parameters of a workspace")
+@_workspace_options()
+@_output_options(json_default=False)
+def _inspect_command(**params: Any) -> Any:
+    """Print a workspace's channels, samples, bins and parameters.
+
+    WORKSPACE is a pyhf JSON workspace, or - for standard input.
+    """
+    return _dispatch("inspect", params)
+
+
+@cli.command("fit", short_help="maximum-likelihood fit")
+@_workspace_options()
+@_option(
+    "--poi-value",
+    "--test-poi",
+    type=_FiniteFloat(),
+    default=None,
+    show_default="free",
+    help="fix the POI at this value",
+)
+@_output_options(json_default=True)
+@_plot_option("the pulls and the correlation matrix")
+def _fit_command(**params: Any) -> Any:
+    """Maximum-likelihood fit: best-fit values, uncertainties (exact Hessian) and -2 log L.
+
+    WORKSPACE is a pyhf JSON workspace, or - for standard input.
+    """
+    return _dispatch("fit", params)
+
+
+@cli.command("cls", short_help="observed and expected CLs of a POI value (or p0 with q0)")
+@_workspace_options()
+@_option(
+    "--poi-value",
+    "--test-poi",
+    type=_FiniteFloat(),
+    default=1.0,
+    help="the POI value to test (not with --test-stat q0, which tests 0)",
+)
+@_stat_options(["q", "qtilde", "q0"])
+@_level_option("the CLs level drawn on the --plot figure (and marked in the table)")
+@_option(
+    "--scan",
+    type=_Scan(),
+    default=None,
+    show_default="0 to twice --poi-value, extended until the expected +2 sigma CLs is below "
+    "--level",
+    help="the POI grid of the --plot figure",
+)
+@_output_options(json_default=True)
+@_plot_option("the Brazil band of CLs against the POI")
+def _cls_command(**params: Any) -> Any:
+    """Observed and expected CLs (-2 .. +2 sigma) of a POI value, as pyhf cls.
+
+    WORKSPACE is a pyhf JSON workspace, or - for standard input. With --test-stat q0 the
+    numbers are the discovery p-values p0 (observed and expected), not CLs.
+    """
+    return _dispatch("cls", params)
+
+
+@cli.command("upper-limit", short_help="observed and expected upper limits on the POI")
+@_workspace_options()
+@_stat_options(["q", "qtilde"])
+@_level_option("the CLs level: limits at 1 - LEVEL confidence level")
+@_option(
+    "--scan",
+    type=_Scan(),
+    default=None,
+    show_default="root finding",
+    help="a POI grid to interpolate the limits on",
+)
+@_output_options(json_default=True)
+@_plot_option("the Brazil band with the limits marked")
+def _upper_limit_command(**params: Any) -> Any:
+    """Observed and expected (-2 .. +2 sigma) upper limits on the POI.
+
+    WORKSPACE is a pyhf JSON workspace, or - for standard input.
+    """
+    return _dispatch("upper-limit", params)
+
+
+@cli.command("grid", short_help="CLs of every signal hypothesis of a patch set")
+@click.argument("bkgonly", metavar="BKGONLY")
+@click.argument("patchset", metavar="PATCHSET")
+@_workspace_options(argument=False)
+@_option(
+    "--test-stat",
+    type=click.Choice(["q", "qtilde"]),
+    default="qtilde",
+    help="test statistic (arXiv:1007.1727): qtilde (q_mu with mu-hat >= 0) or q (q_mu)",
+)
+@_option(
+    "--poi-value",
+    "--test-poi",
+    type=_FiniteFloat(),
+    default=1.0,
+    help="the POI value tested for every signal hypothesis",
+)
+@_option(
+    "--upper-limits", is_flag=True, default=False, help="also the upper limit of each hypothesis"
+)
+@_level_option("the CLs level of the exclusion (and of the upper limits)")
+@_output_options(json_default=True)
+@_plot_option("the exclusion contours in the plane of the patch set's two labels")
+@_option("--quiet", is_flag=True, default=False, help="no progress bar")
+def _grid_command(**params: Any) -> Any:
+    """CLs of every signal hypothesis (patch) of a patch set: an exclusion grid.
+
+    BKGONLY is the background-only pyhf workspace and PATCHSET the pyhf patch set (either
+    may be - for standard input). The JSON output is one record per patch: name, values,
+    labels, CLs_obs, CLs_exp (-2 .. +2 sigma), converged and, with --upper-limits,
+    upper_limit_obs and upper_limit_exp.
+    """
+    return _dispatch("grid", params)
+
+
+# -- reading the input ------------------------------------------------------------------------
+def _display(path: str) -> str:
+    return "<stdin>" if path == _STDIN else path
+
+
+def _read_json(path: str, what: str = "") -> Any:
+    """The JSON document in file ``path`` (``-``: standard input); errors name ``what path``."""
+    name = f"{what}{_display(path)}"
+    if path == _STDIN:
+        stream = sys.stdin
+        buffer = getattr(stream, "buffer", None)
+        try:
+            text = buffer.read().decode("utf-8") if buffer is not None else stream.read()
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"{name}: cannot read standard input: {err}") from err
+    else:
+        file = Path(path)
+        if not file.is_file():
+            raise UsageError(f"{name}: no such file")
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"{name}: cannot read it: {err}") from err
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"{name}: not a JSON file ({err})") from err
+
+
 def _load_workspace(path: str, validate: bool = True) -> Any:
     import relaxed
     from relaxed.exceptions import RelaxedError
 
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"{path}: no such file")
-    try:
-        spec = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: not a JSON file ({err})") from err
+    spec = _read_json(path)
     try:
         return relaxed.Workspace(spec, validate=validate)
     except RelaxedError as err:
-        raise UsageError(f"{path}: not a valid workspace: {err}") from err
+        raise UsageError(f"{_display(path)}: not a valid workspace: {err}") from err
 
 
-def _model_and_data(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+def _read_patch(path: str) -> list[Any]:
+    patch = _read_json(path, "--patch ")
+    if not (
+        isinstance(patch, list)
+        and all(isinstance(op, dict) and "op" in op and "path" in op for op in patch)
+    ):
+        raise UsageError(
+            f"--patch {_display(path)}: not a JSON Patch (a list of operations such as "
+            '{"op": "replace", "path": "/channels/0/samples/0/data", "value": [...]})'
+        )
+    return patch
+
+
+def _check_one_stdin(*paths: str) -> None:
+    if sum(path == _STDIN for path in paths) > 1:
+        raise UsageError("only one input can be '-' (standard input)")
+
+
+def _model(ws: Any, measurement: str | None, patches: Sequence[Any]) -> tuple[Any, Any]:
+    model = (
+        ws.model(measurement_name=measurement, patches=list(patches))
+        if patches
+        else ws.model(measurement_name=measurement)
+    )
+    return model, ws.data(model)
+
+
+def _model_and_data(args: SimpleNamespace) -> tuple[Any, Any, Any]:
+    """The workspace, its model (measurement and patches applied) and the observed data."""
     from relaxed.exceptions import RelaxedError
 
+    _check_one_stdin(args.workspace, *args.patches)
     ws = _load_workspace(args.workspace)
+    patches = [_read_patch(path) for path in args.patches]
     try:
-        model = ws.model(measurement_name=args.measurement)
-        data = ws.data(model)
+        model, data = _model(ws, args.measurement, patches)
     except RelaxedError as err:
-        raise UsageError(f"{args.workspace}: {err}") from err
+        raise UsageError(_model_error(ws, args, patches, err)) from err
     return ws, model, data
 
 
+def _model_error(ws: Any, args: SimpleNamespace, patches: list[Any], err: Exception) -> str:
+    """The message for a model that cannot be built: the first patch that breaks it, by name."""
+    from relaxed.exceptions import RelaxedError
+
+    if patches:
+        for k in range(len(patches) + 1):
+            try:
+                _model(ws, args.measurement, patches[:k])
+            except RelaxedError as first:
+                if k == 0:
+                    break
+                return f"--patch {_display(args.patches[k - 1])}: cannot apply it: {first}"
+    return f"{_display(args.workspace)}: {err}"
+
+
+# -- writing the output ---------------------------------------------------------------------
 def _emit(text: str, output_file: str | None) -> None:
     if output_file is None:
-        print(text)
+        click.echo(text)
         return
     from relaxed.histfactory.workspace import write_text_atomic
 
-    write_text_atomic(Path(output_file), text + "\n")
+    try:
+        write_text_atomic(Path(output_file), text + "\n")
+    except OSError as err:
+        raise UsageError(f"--output-file: cannot write {output_file}: {err}") from err
 
 
-def _inspect(args: argparse.Namespace) -> int:
-    from relaxed.histfactory.summary import describe, format_summary
-
-    ws, model, data = _model_and_data(args)
-    info = describe(model, data[: model.config.nmaindata])
-    info["measurement"] = ws.get_measurement(args.measurement)["name"]
-    info["measurements"] = ws.measurement_names
-    if args.json:
-        _emit(json.dumps(info, indent=2), args.output_file)
-    else:
-        head = (
-            f"Workspace {args.workspace}\n"
-            f"Measurement: {info['measurement']} (of {', '.join(info['measurements'])})\n"
-        )
-        _emit(head + format_summary(info), args.output_file)
-    return 0
-
-
-def _floats(values: Any) -> list[float]:
+def _plain(value: Any) -> Any:
+    """``value`` with arrays and numpy scalars turned into Python floats, ints and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
     import numpy as np
 
-    return [float(v) for v in np.ravel(np.asarray(values))]
+    array = np.asarray(value)
+    if array.dtype == bool:
+        return array.tolist()
+    return np.asarray(array, dtype=np.float64).tolist()
 
 
-def _check_plot(path: str | None) -> None:
-    """Fail early (before any fit) on a --plot path that cannot take a figure."""
-    if path is None:
-        return
-    from neos.plot import figure_format
+def _non_finite(value: Any, where: str = "") -> tuple[str, float] | None:
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (where, value)
+    if isinstance(value, Mapping):
+        items: Any = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, key)
+        if found is not None:
+            return found
+    return None
 
-    try:
-        figure_format(path)
-    except ValueError as err:
-        raise UsageError(f"--plot: {err}") from err
+
+def _checked(result: Any, what: str) -> Any:
+    """``result`` as plain JSON data; a non-finite number is an error naming it."""
+    result = _plain(result)
+    found = _non_finite(result)
+    if found is not None:
+        raise _ResultError(f"{what}: {found[0]} is {found[1]}: it cannot be computed")
+    return result
+
+
+def _output(result: Any, args: SimpleNamespace, table: Callable[[Any], str]) -> None:
+    text = json.dumps(result, indent=2, allow_nan=False) if args.as_json else table(result)
+    _emit(text, args.output_file)
 
 
 def _save_plot(fig: Any, path: str) -> None:
@@ -134,46 +613,61 @@ def _save_plot(fig: Any, path: str) -> None:
         plt.close(fig)
 
 
-def _plot_fit(model: Any, pars: Any, corr: Any, path: str) -> None:
-    """Pulls of the constrained parameters and the correlation matrix (non-fixed ones)."""
-    import matplotlib.pyplot as plt
+def _g(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _rows(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    """Left-aligned columns."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        (indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))).rstrip()
+        for row in rows
+    ]
+
+
+def _with_patches(args: SimpleNamespace) -> str:
+    name = f"Workspace {_display(args.workspace)}"
+    if args.patches:
+        name += " patched with " + ", ".join(_display(p) for p in args.patches)
+    return name
+
+
+# -- the subcommands ------------------------------------------------------------------------
+def _inspect(args: SimpleNamespace) -> int:
+    from relaxed.histfactory.summary import describe, format_summary
+
+    ws, model, data = _model_and_data(args)
+    info = describe(model, data[: model.config.nmaindata])
+    info["measurement"] = ws.get_measurement(args.measurement)["name"]
+    info["measurements"] = ws.measurement_names
+    info = _checked(info, "inspect")
+
+    def table(info: Any) -> str:
+        return (
+            f"{_with_patches(args)}\n"
+            f"Measurement: {info['measurement']} (of {', '.join(info['measurements'])})\n"
+            + format_summary(info)
+        )
+
+    _output(info, args, table)
+    return 0
+
+
+def _floats(values: Any) -> list[float]:
     import numpy as np
 
-    from neos import plot
-    from relaxed.infer.summary import prefit_constraints
-
-    values = np.asarray(pars, dtype=np.float64)
-    free = values[:, 1] > 0
-    names = [n for n, keep in zip(model.config.par_names, free, strict=True) if keep]
-    _, width = prefit_constraints(model)
-    n_pulls = int(np.sum(np.isfinite(width) & free))
-    size = max(len(names), n_pulls)
-    fig, (ax_pulls, ax_corr) = plt.subplots(
-        1, 2, figsize=(5.0 + 0.6 * size, 3.5 + 0.25 * size), width_ratios=(1.1, 1.0)
-    )
-    if n_pulls:
-        plot.pulls(ax_pulls, model, values)
-    else:
-        ax_pulls.text(0.5, 0.5, "no constrained nuisance parameters", ha="center", va="center")
-        ax_pulls.set_axis_off()
-    ax_pulls.set_title("pulls")
-    if names:
-        plot.correlation_matrix(ax_corr, np.asarray(corr)[np.ix_(free, free)], names)
-    else:
-        ax_corr.text(0.5, 0.5, "no fitted parameters", ha="center", va="center")
-        ax_corr.set_axis_off()
-    ax_corr.set_title("correlations")
-    fig.tight_layout()
-    _save_plot(fig, path)
+    return [float(v) for v in np.ravel(np.asarray(values))]
 
 
-def _fit(args: argparse.Namespace) -> int:
+def _fit(args: SimpleNamespace) -> int:
     from relaxed.infer import mle
 
-    _check_plot(args.plot)
     _, model, data = _model_and_data(args)
     cfg = model.config
-    with_corr = args.table or args.plot is not None
+    if args.poi_value is not None and cfg.poi_index is None:
+        raise UsageError(f"{_display(args.workspace)}: --poi-value needs a measurement with a POI")
+    with_corr = not args.as_json or args.plot is not None
     kwargs = {
         "return_uncertainties": True,
         "return_correlations": with_corr,
@@ -182,48 +676,43 @@ def _fit(args: argparse.Namespace) -> int:
     if args.poi_value is None:
         out = mle.fit(data, model, **kwargs)
     else:
-        if cfg.poi_index is None:
-            raise UsageError(f"{args.workspace}: --poi-value needs a measurement with a POI")
         out = mle.fixed_poi_fit(args.poi_value, data, model, **kwargs)
     pars, corr, nll = out if with_corr else (out[0], None, out[1])
-    if args.plot is not None:
-        _plot_fit(model, pars, corr, args.plot)
-    if args.table:
-        from relaxed.infer.summary import fit_summary
-
-        _emit(fit_summary(model, pars, corr, nll), args.output_file)
-        return 0
-    result = {
+    result: dict[str, Any] = {
         "mle_parameters": {name: _floats(pars[cfg.par_slice(name), 0]) for name in cfg.par_order},
         "uncertainties": {name: _floats(pars[cfg.par_slice(name), 1]) for name in cfg.par_order},
         "twice_nll": float(nll),
     }
     if args.poi_value is not None:
         result["poi_value"] = args.poi_value
-    _emit(json.dumps(result, indent=2), args.output_file)
+    result = _checked(result, "fit")
+    if args.plot is not None:
+        from neos.plot import fit_figure
+
+        _save_plot(fit_figure(model, pars, corr), args.plot)
+
+    def table(_: Any) -> str:
+        from relaxed.infer.summary import fit_summary
+
+        return fit_summary(model, pars, corr, nll)
+
+    _output(result, args, table)
     return 0
 
 
-def _brazil_figure(
-    path: str,
-    scan_results: Any,
-    level: float,
-    limits: Any = None,
-    test_poi: float | None = None,
-    title: str = "",
-) -> None:
-    import matplotlib.pyplot as plt
+def _stat_kwargs(args: SimpleNamespace) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"test_stat": args.test_stat, "calctype": args.calctype}
+    if args.calctype == "toybased":
+        kwargs["ntoys"] = args.ntoys
+    return kwargs
 
-    from neos import plot
 
-    fig, ax = plt.subplots(figsize=(6.0, 4.2))
-    plot.brazil_band(
-        ax, *plot.brazil_arrays(scan_results), level=level, limits=limits, test_poi=test_poi
-    )
-    if title:
-        ax.set_title(title, fontsize="medium")
-    fig.tight_layout()
-    _save_plot(fig, path)
+def _linspace(grid: tuple[float, float, int] | None) -> Any:
+    if grid is None:
+        return None
+    import numpy as np
+
+    return np.linspace(*grid)
 
 
 def _auto_scan(data: Any, model: Any, poi_value: float, level: float, kwargs: dict) -> Any:
@@ -246,130 +735,278 @@ def _auto_scan(data: Any, model: Any, poi_value: float, level: float, kwargs: di
     return scan_results
 
 
-def _cls(args: argparse.Namespace) -> int:
+def _needs_poi(model: Any, args: SimpleNamespace) -> None:
+    if model.config.poi_index is None:
+        raise UsageError(
+            f"{_display(args.workspace)}: the measurement has no parameter of interest"
+        )
+
+
+def _stat_title(args: SimpleNamespace) -> str:
+    toys = f", {args.ntoys} toys" if args.calctype == "toybased" else ""
+    return f"test statistic {args.test_stat}, {args.calctype}{toys}"
+
+
+def _cls_table(result: Any, args: SimpleNamespace, poi: str, poi_value: float) -> str:
+    if args.test_stat == "q0":
+        from statistics import NormalDist
+
+        def z(p: float) -> str:
+            return f"Z = {NormalDist().inv_cdf(1.0 - p):.3f}" if 0.0 < p < 1.0 else ""
+
+        values = [result["p0_obs"], *result["p0_exp"]]
+        head = f"Discovery p-values p0 of {poi} = 0 ({_stat_title(args)})"
+        rows = [["p0 observed", _g(values[0]), z(values[0])]]
+        rows += [
+            [f"p0 expected {s}".rstrip(), _g(v), z(v)]
+            for s, v in zip(_SIGMAS, values[1:], strict=True)
+        ]
+        return "\n".join([head, *_rows(rows)])
+    values = [result["CLs_obs"], *result["CLs_exp"]]
+    head = f"CLs of {poi} = {poi_value:g} ({_stat_title(args)})"
+    rows = [["CLs observed", _g(values[0]), _excluded(values[0], args.level)]]
+    rows += [
+        [f"CLs expected {s}".rstrip(), _g(v), _excluded(v, args.level)]
+        for s, v in zip(_SIGMAS, values[1:], strict=True)
+    ]
+    return "\n".join([head, *_rows(rows)])
+
+
+def _excluded(cls: float, level: float) -> str:
+    cl = f"{100 * (1 - level):g}% CL"
+    return f"excluded at {cl}" if cls < level else f"not excluded at {cl}"
+
+
+def _cls(args: SimpleNamespace) -> int:
     from relaxed.exceptions import RelaxedError
     from relaxed.infer import hypotest
 
-    scan = _scan(args.scan)
-    _check_plot(args.plot)
-    if args.plot is not None and args.test_stat == "q0":
+    is_q0 = args.test_stat == "q0"
+    if is_q0 and args.plot is not None:
         raise UsageError("--plot draws CLs against the POI: use --test-stat q or qtilde")
+    if is_q0 and "poi_value" in args.explicit and args.poi_value != 0.0:
+        raise UsageError(
+            "--test-stat q0 tests the background-only hypothesis (POI = 0): leave out --poi-value"
+        )
+    poi_value = 0.0 if is_q0 else args.poi_value
     _, model, data = _model_and_data(args)
-    if model.config.poi_index is None:
-        raise UsageError(f"{args.workspace}: the measurement has no parameter of interest")
-    kwargs: dict[str, Any] = {"test_stat": args.test_stat, "calctype": args.calctype}
-    if args.calctype == "toybased":
-        kwargs["ntoys"] = args.ntoys
+    _needs_poi(model, args)
+    poi = model.config.poi_name
+    kwargs = _stat_kwargs(args)
     try:
-        cls_obs, cls_exp = hypotest(args.poi_value, data, model, return_expected_set=True, **kwargs)
+        obs, exp = hypotest(poi_value, data, model, return_expected_set=True, **kwargs)
     except RelaxedError as err:
         raise UsageError(str(err)) from err
-    result = {"CLs_obs": float(cls_obs), "CLs_exp": _floats(cls_exp)}
+    keys = ("p0_obs", "p0_exp") if is_q0 else ("CLs_obs", "CLs_exp")
+    result = _checked({keys[0]: float(obs), keys[1]: _floats(exp)}, "cls")
     if args.plot is not None:
+        from neos.plot import brazil_figure
         from relaxed.infer import upper_limit
 
+        scan = _linspace(args.scan)
         try:
             if scan is None:
-                scan_results = _auto_scan(data, model, args.poi_value, 0.05, kwargs)
+                scan_results = _auto_scan(data, model, poi_value, args.level, kwargs)
             else:
                 *_, scan_results = upper_limit(
                     data, model, scan=scan, return_results=True, **kwargs
                 )
         except RelaxedError as err:
             raise UsageError(str(err)) from err
-        _brazil_figure(
-            args.plot,
+        fig = brazil_figure(
             scan_results,
-            0.05,
-            test_poi=args.poi_value,
-            title=f"CL$_s$ = {float(cls_obs):.3g} at {model.config.poi_name} = {args.poi_value:g}",
+            args.level,
+            test_poi=poi_value,
+            poi_label=poi,
+            title=f"CL$_s$ = {result['CLs_obs']:.3g} at {poi} = {poi_value:g}",
         )
-    _emit(json.dumps(result, indent=2), args.output_file)
+        _save_plot(fig, args.plot)
+    _output(result, args, lambda r: _cls_table(r, args, poi, poi_value))
     return 0
 
 
-def _scan(text: str | None) -> Any:
-    if text is None:
-        return None
-    import numpy as np
-
-    try:
-        start, stop, num = text.split(",")
-        scan = np.linspace(float(start), float(stop), int(num))
-    except ValueError as err:
-        raise UsageError(f"--scan must be START,STOP,NUM (e.g. 0,5,21), got {text!r}") from err
-    if scan.size < 2:
-        raise UsageError(f"--scan needs at least 2 points, got {text!r}")
-    return scan
+def _limits_table(result: Any, args: SimpleNamespace, poi: str) -> str:
+    how = "root finding" if args.scan is None else "scan {:g}..{:g}, {} points".format(*args.scan)
+    head = (
+        f"Upper limits on {poi} at {100 * (1 - args.level):g}% CL (CLs = {args.level:g}; "
+        f"{_stat_title(args)}; {how})"
+    )
+    rows = [["observed", _g(result["obs"])]]
+    rows += [[f"expected {s}".rstrip(), _g(v)] for s, v in zip(_SIGMAS, result["exp"], strict=True)]
+    return "\n".join([head, *_rows(rows)])
 
 
-def _upper_limit(args: argparse.Namespace) -> int:
+def _upper_limit(args: SimpleNamespace) -> int:
     import numpy as np
 
     from relaxed.exceptions import RelaxedError
     from relaxed.infer import upper_limit
 
-    scan = _scan(args.scan)
-    if not 0.0 < args.level < 1.0:
-        raise UsageError(f"--level must be between 0 and 1, got {args.level}")
-    _check_plot(args.plot)
     _, model, data = _model_and_data(args)
-    if model.config.poi_index is None:
-        raise UsageError(f"{args.workspace}: the measurement has no parameter of interest")
+    _needs_poi(model, args)
+    poi = model.config.poi_name
+    kwargs = _stat_kwargs(args)
+    scan = _linspace(args.scan)
     try:
         if args.plot is not None and scan is not None:
             obs, exp, scan_results = upper_limit(
-                data, model, scan=scan, level=args.level, return_results=True
+                data, model, scan=scan, level=args.level, return_results=True, **kwargs
             )
         else:
-            obs, exp = upper_limit(data, model, scan=scan, level=args.level)
-            if args.plot is not None:  # root finding: a grid just wide enough for the limits
-                found = np.asarray([float(obs), *_floats(exp)])
-                found = found[np.isfinite(found)]
-                if found.size:
-                    hi = 1.2 * float(found.max())
-                else:
-                    hi = model.config.suggested_bounds()[model.config.poi_index][1]
+            obs, exp = upper_limit(data, model, scan=scan, level=args.level, **kwargs)
+    except RelaxedError as err:
+        raise UsageError(str(err)) from err
+    result = _checked({"obs": float(obs), "exp": _floats(exp), "level": args.level}, "upper-limit")
+    if args.plot is not None:
+        from neos.plot import brazil_figure
+
+        if scan is None:  # root finding: a grid just wide enough for the limits
+            hi = 1.2 * max(result["obs"], *result["exp"])
+            if not hi > 0.0:
+                hi = model.config.suggested_bounds()[model.config.poi_index][1]
+            try:
                 *_, scan_results = upper_limit(
                     data,
                     model,
                     scan=np.linspace(0.0, hi, 25),
                     level=args.level,
                     return_results=True,
+                    **kwargs,
                 )
-    except RelaxedError as err:
-        raise UsageError(str(err)) from err
-    result = {"obs": float(obs), "exp": _floats(exp), "level": args.level}
-    if args.plot is not None:
-        _brazil_figure(
-            args.plot,
+            except RelaxedError as err:
+                raise UsageError(str(err)) from err
+        fig = brazil_figure(
             scan_results,
             args.level,
             limits=(obs, exp),
-            title=f"upper limits at {100 * (1 - args.level):g}% CL: observed {float(obs):.3g}, "
-            f"expected {float(exp[2]):.3g}",
+            poi_label=poi,
+            title=f"upper limits on {poi} at {100 * (1 - args.level):g}% CL: observed "
+            f"{result['obs']:.3g}, expected {result['exp'][2]:.3g}",
         )
-    _emit(json.dumps(result, indent=2), args.output_file)
+        _save_plot(fig, args.plot)
+    _output(result, args, lambda r: _limits_table(r, args, poi))
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
+def _plane(patchset: Any, name: str) -> None:
+    """Check, before anything is computed, that --plot can draw the patch set's exclusion."""
+    import numpy as np
+
+    labels = list(patchset.labels)
+    if len(labels) != 2:
+        raise UsageError(
+            f"--plot draws the exclusion in the plane of two parameters; {name} has "
+            f"{len(labels)} labels {labels}"
+        )
+    try:
+        points = np.asarray([p.values for p in patchset], dtype=np.float64).reshape(-1, 2)
+    except ValueError as err:
+        raise UsageError(f"--plot needs numbers as the values of {name}'s patches") from err
+    if len(points) < 3 or np.linalg.matrix_rank(points - points.mean(axis=0)) < 2:
+        raise UsageError(
+            f"--plot needs at least 3 signal hypotheses not all on one line in "
+            f"({labels[0]}, {labels[1]}); {name} has {len(points)}"
+        )
+
+
+def _number(value: Any) -> str:
+    return _g(value) if isinstance(value, int | float) else str(value)
+
+
+def _grid_table(records: Any, args: SimpleNamespace, labels: Sequence[str], head: str) -> str:
+    header = ["name", *labels, "CLs_obs", "CLs_exp_median", "excluded", "converged"]
+    if args.upper_limits:
+        header += ["limit_obs", "limit_exp_median"]
+    rows = [header]
+    for r in records:
+        row = [r["name"], *(_number(v) for v in r["values"])]
+        row += [_g(r["CLs_obs"]), _g(r["CLs_exp"][2])]
+        row += [
+            "yes" if r["CLs_obs"] < args.level else "no",
+            "yes" if r["converged"] else "NO",
+        ]
+        if args.upper_limits:
+            row += [_g(r["upper_limit_obs"]), _g(r["upper_limit_exp"][2])]
+        rows.append(row)
+    return "\n".join([head, *_rows(rows)])
+
+
+def _grid(args: SimpleNamespace) -> int:
+    import relaxed
+    from relaxed.exceptions import RelaxedError
+
+    _check_one_stdin(args.bkgonly, args.patchset)
+    ws = _load_workspace(args.bkgonly)
+    doc = _read_json(args.patchset)
+    name = _display(args.patchset)
+    try:
+        from relaxed.infer.grid import hypotest_grid
+    except ImportError as err:
+        raise UsageError(f"neos grid needs relaxed.infer.grid: {err}") from err
+    try:
+        patchset = relaxed.PatchSet(doc)
+    except RelaxedError as err:
+        raise UsageError(f"{name}: not a valid patch set: {err}") from err
+    labels = [str(label) for label in patchset.labels]
+    if args.plot is not None:
+        _plane(patchset, name)
+    try:
+        poi = ws.get_measurement(args.measurement)["config"]["poi"]
+    except RelaxedError as err:
+        raise UsageError(f"{_display(args.bkgonly)}: {err}") from err
+    try:
+        records = hypotest_grid(
+            ws,
+            patchset,
+            poi_test=args.poi_value,
+            measurement_name=args.measurement,
+            test_stat=args.test_stat,
+            upper_limits=args.upper_limits,
+            level=args.level,
+            progress=not args.quiet,
+        )
+    except RelaxedError as err:
+        raise UsageError(f"{name}: {err}") from err
+    records = _plain(list(records))
+    bad = [(r.get("name"), found) for r in records if (found := _non_finite(r)) is not None]
+    if bad:
+        listed = "; ".join(f"{patch!r}: {where} is {value}" for patch, (where, value) in bad[:5])
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise _ResultError(
+            f"grid: numbers that cannot be computed in {len(bad)} of {len(records)} patches: "
+            f"{listed}{more}"
+        )
+    hypotheses = "hypothesis" if len(records) == 1 else "hypotheses"
+    head = (
+        f"Patch set {name}: {len(records)} signal {hypotheses} in ({', '.join(labels)}); "
+        f"CLs of {poi} = {args.poi_value:g} (test statistic {args.test_stat}); excluded: "
+        f"observed CLs < {args.level:g}"
+    )
+    _output(records, args, lambda r: _grid_table(r, args, labels, head))
+    if args.plot is not None:
+        from neos.plot import exclusion_figure
+
+        try:
+            fig = exclusion_figure(
+                records, labels, args.level, title=f"{poi} = {args.poi_value:g}, {name}"
+            )
+        except ValueError as err:
+            raise _ResultError(f"--plot: {err}") from err
+        _save_plot(fig, args.plot)
+    return 0
+
+
+def _train(args: SimpleNamespace) -> int:
     from neos.train import TrainConfig, TrainingError, load_config, train
     from relaxed.exceptions import RelaxedError
 
-    overrides = {
-        "steps": args.steps,
-        "seed": args.seed,
-        "loss": args.loss,
-        "method": args.method,
-        "nmc": args.nmc,
-    }
+    names = ("steps", "seed", "loss", "method", "nmc")
+    overrides = {name: getattr(args, name) for name in names if name in args.explicit}
     try:
         if args.config is not None:
             config = load_config(args.config, **overrides)
         else:
-            config = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
-            config.validate()
+            config = TrainConfig(**{name: getattr(args, name) for name in names}).validate()
     except (RelaxedError, TypeError) as err:
         raise UsageError(str(err)) from err
     try:
@@ -379,128 +1016,101 @@ def _train(args: argparse.Namespace) -> int:
         return 1
     except RelaxedError as err:
         raise UsageError(str(err)) from err
-    first, last = result["cls_soft"][0], result["cls_soft"][-1]
-    print(
-        f"expected CLs (soft, train): {first:.4g} -> {last:.4g}; "
-        f"hard histograms, test sample: {result['cls_hard_test']:.4g}; "
-        f"compiled step {result['step_time_s']:.3g} s; outputs in {args.out}"
+    summary = _checked(
+        {
+            "steps": result["steps"][-1],
+            "cls_soft_first": result["cls_soft"][0],
+            "cls_soft_last": result["cls_soft"][-1],
+            "cls_hard_test": result["cls_hard_test"],
+            "step_time_s": result["step_time_s"],
+            "out": str(args.out),
+        },
+        "train",
     )
+
+    def table(r: Any) -> str:
+        return (
+            f"expected CLs (soft, train): {r['cls_soft_first']:.4g} -> {r['cls_soft_last']:.4g}; "
+            f"hard histograms, test sample: {r['cls_hard_test']:.4g}; "
+            f"compiled step {r['step_time_s']:.3g} s; outputs in {r['out']}"
+        )
+
+    _output(summary, args, table)
     return 0
 
 
-def _add_workspace_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("workspace", help="a HistFactory JSON workspace (pyhf format)")
-    parser.add_argument(
-        "--measurement", default=None, help="measurement name (default: the first one)"
-    )
-    parser.add_argument(
-        "--output-file", default=None, help="write the output to this file instead of stdout"
-    )
+_RUNNERS: dict[str, Callable[[SimpleNamespace], int]] = {
+    "train": _train,
+    "inspect": _inspect,
+    "fit": _fit,
+    "cls": _cls,
+    "upper-limit": _upper_limit,
+    "grid": _grid,
+}
 
 
-def _add_plot_argument(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--plot",
-        default=None,
-        metavar="FILE",
-        help=f"also draw {what} into FILE (.png, .pdf, .svg...; written atomically)",
-    )
+# -- entry points ---------------------------------------------------------------------------
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``neos`` command (subcommands ``train``, ``inspect``,
-    ``fit``, ``cls``, ``upper-limit``).
+def parse_args(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """Parse ``argv`` as :func:`main` would, without running anything: the subcommand's name
+    and its parameters (with the group options ``cache_dir`` and ``no_cache``), converted and
+    checked (``--scan`` becomes ``(start, stop, num)``).
+
+    Raises:
+        UsageError: what :func:`main` reports with exit status 2 (``--help`` included).
 
     Example:
-        >>> args = build_parser().parse_args(["cls", "ws.json", "--poi-value", "2"])
-        >>> args.command, args.poi_value, args.test_stat
-        ('cls', 2.0, 'qtilde')
-    """
-    parser = argparse.ArgumentParser(
-        prog="neos",
-        description="Differentiable HEP analysis: inspect workspaces, run inference, train "
-        "neural observables for the expected CLs.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    train = sub.add_parser("train", help="train a network for the expected CLs (main job)")
-    train.add_argument("--steps", type=int, default=None, help="optimisation steps (20)")
-    train.add_argument("--out", default="neos-run", help="output folder (neos-run)")
-    train.add_argument("--seed", type=int, default=None, help="random seed (0)")
-    train.add_argument("--loss", default=None, help="cls, discovery, poi_uncert or bce (cls)")
-    train.add_argument("--method", default=None, help="kde or softmax (kde)")
-    train.add_argument("--nmc", type=int, default=None, help="events per blob (500)")
-    train.add_argument("--config", default=None, help="TOML file with training settings")
-    train.add_argument("--resume", action="store_true", help="resume from the checkpoint")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(run=_train)
-
-    inspect = sub.add_parser(
-        "inspect", help="print a workspace's channels, samples, bins and parameters"
-    )
-    _add_workspace_arguments(inspect)
-    inspect.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    inspect.set_defaults(run=_inspect)
-
-    fit = sub.add_parser("fit", help="maximum-likelihood fit, printed as JSON (or --table)")
-    _add_workspace_arguments(fit)
-    fit.add_argument(
-        "--poi-value", type=float, default=None, help="fix the POI at this value (default: free)"
-    )
-    fit.add_argument(
-        "--table",
-        action="store_true",
-        help="print a table (values, uncertainties, pulls, correlations) instead of JSON",
-    )
-    _add_plot_argument(fit, "the pulls and the correlation matrix")
-    fit.set_defaults(run=_fit)
-
-    cls = sub.add_parser("cls", help="observed and expected CLs of a POI value, as JSON")
-    _add_workspace_arguments(cls)
-    cls.add_argument(
-        "--poi-value", "--test-poi", type=float, default=1.0, help="the POI value to test"
-    )
-    cls.add_argument("--test-stat", choices=["q", "qtilde", "q0"], default="qtilde")
-    cls.add_argument("--calctype", choices=["asymptotics", "toybased"], default="asymptotics")
-    cls.add_argument("--ntoys", type=int, default=2000, help="toys per hypothesis (toybased)")
-    cls.add_argument(
-        "--scan",
-        default=None,
-        help="START,STOP,NUM POI grid for --plot (default: 0 to twice --poi-value, extended "
-        "until the expected +2 sigma CLs is below 0.05)",
-    )
-    _add_plot_argument(cls, "the Brazil band of CLs against the POI")
-    cls.set_defaults(run=_cls)
-
-    limit = sub.add_parser("upper-limit", help="observed and expected upper limits, as JSON")
-    _add_workspace_arguments(limit)
-    limit.add_argument(
-        "--scan", default=None, help="START,STOP,NUM POI grid (default: root finding)"
-    )
-    limit.add_argument("--level", type=float, default=0.05, help="CLs level (default 0.05)")
-    _add_plot_argument(limit, "the Brazil band with the limits marked")
-    limit.set_defaults(run=_upper_limit)
-    return parser
+        >>> command, params = parse_args(["cls", "ws.json", "--poi-value", "2"])
+        >>> command, params["poi_value"], params["test_stat"], params["patches"]
+        ('cls', 2.0, 'qtilde', ())
+        >>> parse_args(["upper-limit", "ws.json", "--scan", "0,5"])
+        Traceback (most recent call last):
+        ...
+        neos.cli.UsageError: Invalid value for '--scan': must be START,STOP,NUM (e.g. 0,5,21), got '0,5'
+    """  # noqa: E501
+    try:
+        parsed = cli.main(
+            args=list(argv), prog_name="neos", standalone_mode=False, obj={"dry_run": True}
+        )
+    except click.ClickException as err:
+        raise UsageError(_one_line(err.format_message())) from None
+    if not isinstance(parsed, tuple):
+        raise UsageError("nothing to run (--help)")
+    return parsed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``neos`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code
-    (0 on success, 2 for bad input, 1 when training stops on a non-finite loss).
+    """Run the ``neos`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code:
+    0 on success (and for ``--help``), 2 for bad input, 1 when a result cannot be computed or
+    training stops on a non-finite loss.
 
     Example:
         >>> from pathlib import Path
         >>> example = Path(__file__).parent / "examples" / "example_workspace.json"
         >>> main(["inspect", str(example), "--json", "--output-file", "/dev/null"])
         0
+        >>> main(["cls", str(example), "--test-stat", "z"])
+        2
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    run: Callable[[argparse.Namespace], int] = args.run
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return run(args)
-    except UsageError as err:
-        print(f"neos: error: {err}", file=sys.stderr)
+        code = cli.main(args=args, prog_name="neos", standalone_mode=False, obj={})
+    except click.ClickException as err:
+        print(f"neos: error: {_one_line(err.format_message())}", file=sys.stderr)
         return 2
+    except UsageError as err:
+        print(f"neos: error: {_one_line(str(err))}", file=sys.stderr)
+        return 2
+    except _ResultError as err:
+        print(f"neos: error: {_one_line(str(err))}", file=sys.stderr)
+        return 1
+    except click.Abort:
+        print("neos: aborted", file=sys.stderr)
+        return 130
+    return int(code or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,12 @@ Inference, each drawn onto a given ``ax`` (and returning it) so that they compos
   error bars and the uncertainty of the total, channels side by side.
 - :func:`pulls`: pulls and constraints of the constrained nuisance parameters.
 - :func:`correlation_matrix`: a correlation matrix from -1 to 1.
+- :func:`exclusion`: observed and expected :math:`\mathrm{CL}_s = \alpha` contours of a grid of
+  signal hypotheses (a patch set) in the plane of its two parameters, with the expected
+  :math:`\pm1\sigma` band and the points marked excluded or not.
+
+Whole figures for the ``neos`` command: :func:`brazil_figure`, :func:`fit_figure` (pulls and
+correlations side by side) and :func:`exclusion_figure`.
 
 Training: :func:`plot_histograms`, :func:`save_summary` and :func:`save_animation`.
 
@@ -42,6 +48,10 @@ __all__ = [
     "stacked_histograms",
     "pulls",
     "correlation_matrix",
+    "exclusion",
+    "brazil_figure",
+    "fit_figure",
+    "exclusion_figure",
     "figure_format",
     "save_figure",
     "plot_histograms",
@@ -588,6 +598,301 @@ def correlation_matrix(
                     color="white" if abs(rho[i, j]) > 0.6 else "black",
                 )
     return ax
+
+
+def _log10_cls(values: np.ndarray) -> np.ndarray:
+    return np.log10(np.clip(values, 1e-300, None))
+
+
+def _exclusion_arrays(
+    records: Sequence[Mapping[str, Any]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(xy, cls_obs, cls_exp, usable)`` of shapes ``(n, 2)``, ``(n,)``, ``(n, 5)``, ``(n,)``."""
+    rows = list(records)
+    n = len(rows)
+    xy = np.full((n, 2), np.nan)
+    obs = np.full(n, np.nan)
+    exp = np.full((n, 5), np.nan)
+    converged = np.ones(n, dtype=bool)
+    for i, row in enumerate(rows):
+        try:
+            values = np.asarray(row["values"], dtype=np.float64).ravel()
+            cls_obs = float(row["CLs_obs"])
+            cls_exp = np.asarray(row["CLs_exp"], dtype=np.float64).ravel()
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(
+                f"records[{i}] needs 'values' (2 numbers), 'CLs_obs' and 'CLs_exp' (5 numbers): "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        if values.shape != (2,):
+            raise ValueError(
+                f"records[{i}]['values'] must hold the two parameters (x, y), got {values.tolist()}"
+            )
+        if cls_exp.shape != (5,):
+            raise ValueError(
+                f"records[{i}]['CLs_exp'] must hold 5 values (-2 sigma .. +2 sigma), got "
+                f"{cls_exp.shape[0]}"
+            )
+        xy[i], obs[i], exp[i] = values, cls_obs, cls_exp
+        converged[i] = bool(row.get("converged", True))
+    usable = (
+        converged & np.isfinite(xy).all(axis=1) & np.isfinite(obs) & np.isfinite(exp).all(axis=1)
+    )
+    return xy, obs, exp, usable
+
+
+def _band_mesh(tri: Any, below: np.ndarray, above: np.ndarray, size: int = 240) -> Any:
+    """``(X, Y, F)`` on a fine regular mesh with ``F = max(below, above)``, each interpolated
+    linearly on ``tri`` (masked outside it); ``None`` when ``F`` is nowhere negative.
+
+    Taking the maximum after interpolating keeps each edge of the region ``F < 0`` on the
+    linear interpolation of its own field (the maximum of the vertex values, interpolated,
+    would cut notches where a triangle spans the whole region).
+    """
+    from matplotlib.tri import LinearTriInterpolator
+
+    x = np.linspace(tri.x.min(), tri.x.max(), size)
+    y = np.linspace(tri.y.min(), tri.y.max(), size)
+    mesh_x, mesh_y = np.meshgrid(x, y)
+    low = LinearTriInterpolator(tri, below)(mesh_x, mesh_y)
+    high = LinearTriInterpolator(tri, above)(mesh_x, mesh_y)
+    field = np.ma.maximum(low, high)
+    if field.count() == 0 or not field.min() < 0.0:
+        return None
+    return mesh_x, mesh_y, field
+
+
+def exclusion(
+    ax: Any,
+    records: Sequence[Mapping[str, Any]],
+    labels: Sequence[str],
+    level: float = 0.05,
+) -> Any:
+    r"""Exclusion contours of a grid of signal hypotheses in the plane of their two parameters.
+
+    Each record is one signal hypothesis (one patch of a patch set, as
+    ``relaxed.infer.grid.hypotest_grid`` returns them): ``values`` (its two parameters, such
+    as two masses), ``CLs_obs``, ``CLs_exp`` (:math:`-2\sigma \dots +2\sigma`) and, optionally,
+    ``converged``. Drawn:
+
+    - the observed contour :math:`\mathrm{CL}_s^\mathrm{obs} = \alpha` (solid black) and the
+      expected median one (dashed), interpolated linearly in :math:`\log_{10}\mathrm{CL}_s` on
+      the Delaunay triangulation of the scattered points (``tricontour``);
+    - the expected :math:`\pm1\sigma` band (green) between the contours of the :math:`-1\sigma`
+      and :math:`+1\sigma` expected values: the region where
+      :math:`\mathrm{CL}_s^{-1\sigma} < \alpha < \mathrm{CL}_s^{+1\sigma}`, with both
+      :math:`\log_{10}\mathrm{CL}_s` interpolated as the contours, then evaluated on a fine
+      mesh and filled (``contourf``);
+    - every point: filled where the observed :math:`\mathrm{CL}_s < \alpha` (excluded at
+      :math:`1-\alpha` confidence level), open where not, and grey crosses where the fits did
+      not converge or a value is not finite (those are left out of the contours).
+
+    Flat triangles on the border of the triangulation (slivers between the outer points of an
+    irregular grid, found by ``TriAnalyzer.get_flat_tri_mask``) are left out of the
+    interpolation. A contour whose level is outside the range of its values (nothing crosses
+    it) is not drawn.
+    The contour sets are labelled ``"observed"``, ``"expected"`` and
+    ``"expected $\pm1\sigma$"``, the point sets ``"excluded"``, ``"not excluded"`` and
+    ``"not converged"`` (``get_label()``).
+
+    Args:
+        ax: matplotlib axes (returned).
+        records: one mapping per signal hypothesis (see above).
+        labels: the names of the two parameters, x then y (the axis labels).
+        level: :math:`\alpha`, the :math:`\mathrm{CL}_s` level of the contours.
+
+    Raises:
+        ValueError: records without the keys or shapes above, fewer than 3 usable points,
+            points that cannot be triangulated (all on one line), other than two labels, or a
+            level outside (0, 1).
+
+    Example:
+        >>> plane = [(x, y) for x in (0.0, 1.0, 2.0) for y in (0.0, 1.0, 2.0)]
+        >>> records = [{"values": [x, y], "CLs_obs": 10.0 ** -(x + y),
+        ...     "CLs_exp": [10.0 ** -(x + y + d) for d in (0.6, 0.3, 0.0, -0.3, -0.6)]}
+        ...     for x, y in plane]
+        >>> fig, ax = plt.subplots()
+        >>> _ = exclusion(ax, records, ["m1", "m2"], level=0.1)
+        >>> ax.get_xlabel(), ax.get_ylabel()
+        ('m1', 'm2')
+        >>> observed = next(c for c in ax.collections if c.get_label() == "observed")
+        >>> xy = np.concatenate([p.vertices for p in observed.get_paths()])
+        >>> bool(np.allclose(xy.sum(axis=1), 1.0))  # CLs_obs = 0.1 on the line x + y = 1
+        True
+        >>> plt.close(fig)
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.tri import TriAnalyzer, Triangulation
+
+    names = list(labels)
+    if len(names) != 2:
+        raise ValueError(f"exclusion needs the names of two parameters (x, y), got {names}")
+    level = float(level)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    xy, obs, exp, usable = _exclusion_arrays(records)
+    if int(usable.sum()) < 3:
+        raise ValueError(
+            f"exclusion needs at least 3 points with converged fits and finite CLs, got "
+            f"{int(usable.sum())} of {len(obs)}"
+        )
+    try:
+        tri = Triangulation(xy[usable, 0], xy[usable, 1])
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"cannot triangulate the points (are they on one line?): {err}") from err
+    flat = TriAnalyzer(tri).get_flat_tri_mask(min_circle_ratio=0.01)
+    if not flat.all():  # slivers on the border of an irregular grid would distort the contours
+        tri.set_mask(flat)
+    alpha = np.log10(level)
+    z_obs, z_exp = _log10_cls(obs[usable]), _log10_cls(exp[usable])
+    handles: list[Any] = []
+    band_label = r"expected $\pm1\sigma$"
+    mesh = _band_mesh(tri, z_exp[:, 1] - alpha, alpha - z_exp[:, 3])
+    if mesh is not None:
+        filled = ax.contourf(
+            *mesh, levels=[float(mesh[2].min()) - 1.0, 0.0], colors=[_ONE_SIGMA], zorder=1
+        )
+        filled.set_label(band_label)
+        handles.append(Patch(facecolor=_ONE_SIGMA, label=band_label))
+    for name, z, style in (("expected", z_exp[:, 2], "--"), ("observed", z_obs, "-")):
+        if z.min() < alpha < z.max():
+            lines = ax.tricontour(
+                tri, z, levels=[alpha], colors="k", linestyles=style, linewidths=1.6, zorder=3
+            )
+            lines.set_label(name)
+            handles.append(Line2D([], [], color="k", ls=style, label=name))
+    excluded = usable & (obs < level)
+    points = (
+        (excluded, "excluded", {"c": "k", "marker": "o"}),
+        (usable & ~excluded, "not excluded", {"facecolors": "none", "edgecolors": "k"}),
+        (~usable, "not converged", {"c": "0.5", "marker": "x"}),
+    )
+    for mask, name, style in points:
+        if mask.any():
+            handles.append(
+                ax.scatter(xy[mask, 0], xy[mask, 1], s=16, lw=1, label=name, zorder=4, **style)
+            )
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.legend(
+        handles=handles,
+        title=f"CL$_s$ = {level:g}",
+        fontsize="small",
+        title_fontsize="small",
+        frameon=False,
+    )
+    return ax
+
+
+def brazil_figure(
+    scan_results: Any,
+    level: float = 0.05,
+    limits: tuple[Any, Any] | None = None,
+    test_poi: float | None = None,
+    poi_label: str = r"$\mu$",
+    title: str = "",
+) -> Any:
+    r"""A figure with one :func:`brazil_band` of a POI scan (the ``neos cls`` and
+    ``neos upper-limit`` figure): ``scan_results`` is the ``(scan, results)`` pair of
+    ``upper_limit(..., return_results=True)`` (see :func:`brazil_arrays`), ``poi_label`` the
+    x-axis label (the POI's name). Returns the figure; :func:`save_figure` writes it.
+
+    Example:
+        >>> results = [(0.9, [0.5, 0.6, 0.7, 0.8, 0.9]), (0.01, [0.0, 0.01, 0.02, 0.05, 0.1])]
+        >>> fig = brazil_figure(([0.0, 2.0], results), poi_label="mu_SIG", title="scan")
+        >>> (ax,) = fig.axes
+        >>> ax.get_xlabel(), ax.get_title()
+        ('mu_SIG', 'scan')
+        >>> plt.close(fig)
+    """
+    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    brazil_band(
+        ax,
+        *brazil_arrays(scan_results),
+        level=level,
+        limits=limits,
+        test_poi=test_poi,
+        poi_label=poi_label,
+    )
+    if title:
+        ax.set_title(title, fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def fit_figure(model: Any, pars: Any, corr: Any) -> Any:
+    r"""The ``neos fit --plot`` figure: :func:`pulls` of the constrained parameters (left) and
+    the :func:`correlation_matrix` of the parameters that were not fixed (right), from
+    ``fit(..., return_uncertainties=True, return_correlations=True)``. A side with nothing to
+    show says so. Returns the figure.
+
+    Example:
+        >>> import relaxed
+        >>> spec = {"channels": [{"name": "SR", "samples": [
+        ...     {"name": "sig", "data": [12.0, 11.0],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...     {"name": "bkg", "data": [50.0, 52.0],
+        ...      "modifiers": [{"name": "u", "type": "shapesys", "data": [3.0, 7.0]}]}]}]}
+        >>> model = relaxed.Model(spec)
+        >>> fig = fit_figure(model, [[1.0, 0.5], [0.97, 0.03], [1.0, 0.1]], np.eye(3))
+        >>> [ax.get_title() for ax in fig.axes[:2]]
+        ['pulls', 'correlations']
+        >>> plt.close(fig)
+    """
+    from relaxed.infer.summary import prefit_constraints
+
+    values = np.asarray(pars, dtype=np.float64)
+    free = values[:, 1] > 0
+    names = [n for n, keep in zip(model.config.par_names, free, strict=True) if keep]
+    _, width = prefit_constraints(model)
+    n_pulls = int(np.sum(np.isfinite(width) & free))
+    size = max(len(names), n_pulls)
+    fig, (ax_pulls, ax_corr) = plt.subplots(
+        1, 2, figsize=(5.0 + 0.6 * size, 3.5 + 0.25 * size), width_ratios=(1.1, 1.0)
+    )
+    if n_pulls:
+        pulls(ax_pulls, model, values)
+    else:
+        ax_pulls.text(0.5, 0.5, "no constrained nuisance parameters", ha="center", va="center")
+        ax_pulls.set_axis_off()
+    ax_pulls.set_title("pulls")
+    if names:
+        correlation_matrix(ax_corr, np.asarray(corr)[np.ix_(free, free)], names)
+    else:
+        ax_corr.text(0.5, 0.5, "no fitted parameters", ha="center", va="center")
+        ax_corr.set_axis_off()
+    ax_corr.set_title("correlations")
+    fig.tight_layout()
+    return fig
+
+
+def exclusion_figure(
+    records: Sequence[Mapping[str, Any]],
+    labels: Sequence[str],
+    level: float = 0.05,
+    title: str = "",
+) -> Any:
+    r"""A figure with one :func:`exclusion` plot (the ``neos grid --plot`` figure).
+
+    Example:
+        >>> records = [{"values": [x, y], "CLs_obs": 0.5 ** (x + y), "CLs_exp": [0.1] * 5}
+        ...     for x, y in [(0, 0), (4, 0), (0, 4), (4, 4)]]
+        >>> fig = exclusion_figure(records, ["m_stop", "m_lsp"], title="grid")
+        >>> fig.axes[0].get_xlabel(), fig.axes[0].get_title()
+        ('m_stop', 'grid')
+        >>> plt.close(fig)
+    """
+    fig, ax = plt.subplots(figsize=(6.0, 4.8))
+    try:
+        exclusion(ax, records, labels, level=level)
+    except ValueError:
+        plt.close(fig)
+        raise
+    if title:
+        ax.set_title(title, fontsize="medium")
+    fig.tight_layout()
+    return fig
 
 
 # -- training figures ------------------------------------------------------------------------

@@ -297,6 +297,18 @@ def _compiled_step(cfg: TrainConfig) -> _Step:
     return _Step(net, optimizer, step)
 
 
+def _hard_cls(model: relaxed.Model, poi_test: float) -> tuple[float, bool]:
+    """The expected CLs of the hard-histogram workspace (as ``relaxed.metrics.expected_cls``)
+    and whether its fits converged: a finished training run reports a non-converged fit
+    instead of losing its result to the exception."""
+    from relaxed.infer.hypotest import hypotest_result
+
+    theta_0 = model.config.suggested_init()
+    theta_0[model.config.poi_index] = 0.0
+    result = hypotest_result(poi_test, model.expected_data(theta_0), model)
+    return float(result.CLs), bool(result.converged)
+
+
 def train(
     config: TrainConfig | None = None,
     out: str | os.PathLike[str] | None = None,
@@ -384,7 +396,7 @@ def train(
     hard = _hard_hists(params, net.apply, test_gen(), hard_cfg)
     ws_spec = hard_workspace(hard)
     ws_model = relaxed.Workspace(ws_spec).model()
-    cls_hard = float(relaxed.metrics.expected_cls(ws_model, cfg.test_mu))
+    cls_hard, hard_converged = _hard_cls(ws_model, cfg.test_mu)
     compiled = times[1:] if len(times) > 1 else times
     result = {
         **history,
@@ -392,6 +404,7 @@ def train(
         "first_step_time_s": times[0] if times else None,
         "events_per_step": 4 * cfg.nmc,
         "cls_hard_test": cls_hard,
+        "cls_hard_test_converged": hard_converged,
         "hard_histograms_test": {k: [float(x) for x in v] for k, v in hard.items()},
         "bins": [float(b) for b in np.asarray(hpars["bins"])],
         "bandwidth": float(hpars["bandwidth"]),

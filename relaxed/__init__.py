@@ -8,12 +8,16 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+from relaxed import cache  # noqa: E402
+
+cache.set_cache_dir(cache.default_cache_dir())
+
 from relaxed import (  # noqa: E402  (after Model: they build on it)
     exceptions,  # noqa: E402
     infer,
     metrics,
 )
-from relaxed.histfactory import Model, ModelConfig, Workspace  # noqa: E402
+from relaxed.histfactory import Model, ModelConfig, Patch, PatchSet, Workspace  # noqa: E402
 from relaxed.ops import cut, hist  # noqa: E402
 
 __version__ = "0.1.0"
@@ -21,7 +25,10 @@ __version__ = "0.1.0"
 __all__ = [
     "Model",
     "ModelConfig",
+    "Patch",
+    "PatchSet",
     "Workspace",
+    "cache",
     "cut",
     "exceptions",
     "hist",

@@ -17,6 +17,11 @@ __all__ = [
     "InvalidParameters",
     "InvalidData",
     "InvalidArgument",
+    "InvalidPatch",
+    "InvalidPatchSet",
+    "InvalidPatchLookup",
+    "PatchSetVerificationError",
+    "FailedMinimization",
 ]
 
 
@@ -142,3 +147,147 @@ class InvalidArgument(RelaxedError):
         ...
         relaxed.exceptions.InvalidArgument: bandwidth must be finite and > 0, got 0.0
     """
+
+
+class InvalidPatch(RelaxedError):
+    """A JSON Patch does not apply to a workspace, or applying it leaves an invalid document.
+
+    Raised for a malformed operation, a conflict (a path that does not exist, an insertion
+    outside a list, a failed ``test``), or a patched document that no longer follows the
+    HistFactory JSON schema.
+
+    Attributes:
+        patch: which patch failed, e.g. ``"patches[1] 'C1N2_Wh_hbb_500_0'"``.
+        path: where: the failing operation (``"patches[1][0]"``) or, for an invalid result,
+            the place in the patched document (``"channels[0].samples[2].data"``).
+        operation: the failing JSON Patch operation (a dict), or ``None``.
+
+    Example:
+        >>> import relaxed
+        >>> spec = {"channels": [{"name": "c", "samples": [{"name": "s", "data": [1.0, 2.0],
+        ...     "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}]}],
+        ...     "observations": [{"name": "c", "data": [1.0, 2.0]}], "version": "1.0.0",
+        ...     "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}]}
+        >>> relaxed.Workspace(spec).model(patches=[[{"op": "remove", "path": "/channels/3"}]])
+        Traceback (most recent call last):
+        ...
+        relaxed.exceptions.InvalidPatch: patches[0][0] (remove /channels/3): can't remove ...
+    """
+
+    def __init__(
+        self, message: str, patch: str = "", path: str = "", operation: object = None
+    ) -> None:
+        self.patch = patch
+        self.path = path
+        self.operation = operation
+        super().__init__(message)
+
+
+class InvalidPatchSet(RelaxedError):
+    """A patch set document does not follow pyhf's PatchSet format (version 1.0.0).
+
+    Raised for a schema violation, two patches with the same name or the same values, or a
+    patch whose number of values differs from the number of labels.
+
+    Attributes:
+        path: where in the document the problem is, e.g. ``"patches[3].metadata.values"``.
+
+    Example:
+        >>> import relaxed
+        >>> relaxed.PatchSet({"metadata": {"description": "d", "digests": {"md5": "0" * 32},
+        ...     "labels": ["x"], "references": {"hepdata": "ins1234567"}}, "version": "1.0.0",
+        ...     "patches": [{"metadata": {"name": "a", "values": [1, 2]}, "patch": []}]})
+        Traceback (most recent call last):
+        ...
+        relaxed.exceptions.InvalidPatchSet: patches[0].metadata.values: patch 'a' has 2 ...
+    """
+
+    def __init__(self, message: str, path: str = "") -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class InvalidPatchLookup(RelaxedError, KeyError):
+    """No patch of a patch set has the requested name or values.
+
+    Also a :class:`KeyError`, so ``patchset.get``-style code that catches ``KeyError`` keeps
+    working; the message is shown as written (not quoted as a plain ``KeyError`` would be).
+
+    Attributes:
+        key: the key that was looked up.
+
+    Example:
+        >>> import relaxed
+        >>> patchset = relaxed.PatchSet({"metadata": {"description": "d", "labels": ["x"],
+        ...     "digests": {"md5": "0" * 32}, "references": {"hepdata": "ins1234567"}},
+        ...     "version": "1.0.0", "patches": [{"metadata": {"name": "a", "values": [1]},
+        ...     "patch": []}]})
+        >>> patchset["b"]
+        Traceback (most recent call last):
+        ...
+        relaxed.exceptions.InvalidPatchLookup: no patch is named 'b'; the patch set has 1 patch: 'a'
+    """
+
+    def __init__(self, message: str, key: object = None) -> None:
+        self.key = key
+        super().__init__(message)
+
+    __str__ = BaseException.__str__
+
+
+class PatchSetVerificationError(RelaxedError):
+    """A workspace's digest differs from the one a patch set was made for.
+
+    The digest is the hash of the workspace's canonical JSON text (keys sorted), as in pyhf.
+
+    Attributes:
+        algorithm: the hash algorithm (``"sha256"`` or ``"md5"``).
+        expected: the digest the patch set records.
+        actual: the digest of the workspace.
+
+    Example:
+        >>> import relaxed
+        >>> patchset = relaxed.PatchSet({"metadata": {"description": "d", "labels": ["x"],
+        ...     "digests": {"sha256": "0" * 64}, "references": {"hepdata": "ins1234567"}},
+        ...     "version": "1.0.0", "patches": [{"metadata": {"name": "a", "values": [1]},
+        ...     "patch": []}]})
+        >>> patchset.verify({"channels": []})
+        Traceback (most recent call last):
+        ...
+        relaxed.exceptions.PatchSetVerificationError: the workspace's sha256 digest is ...
+    """
+
+    def __init__(
+        self, message: str, algorithm: str = "", expected: str = "", actual: str = ""
+    ) -> None:
+        self.algorithm = algorithm
+        self.expected = expected
+        self.actual = actual
+        super().__init__(message)
+
+
+class FailedMinimization(RelaxedError):
+    """A fit did not converge (as ``pyhf.exceptions.FailedMinimization``).
+
+    Raised by the Python-level fits, hypothesis tests and limits when a concrete result's
+    ``converged`` flag is false; inside ``jax.jit``/``vmap``/``grad`` nothing can be raised and
+    the flag is returned instead (``return_result=True``, ``HypoTestResult.converged``).
+
+    Attributes:
+        result: the unconverged result (a ``FitResult`` or ``HypoTestResult``).
+
+    Example:
+        >>> import relaxed
+        >>> from relaxed.infer import mle
+        >>> model = relaxed.Model({"channels": [{"name": "c", "samples": [
+        ...     {"name": "s", "data": [5.0],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}]}]})
+        >>> mle.fit([40.0], model, maxiter=1)
+        Traceback (most recent call last):
+        ...
+        relaxed.exceptions.FailedMinimization: fit did not converge after 1 iterations ...
+    """
+
+    def __init__(self, message: str, result: object = None) -> None:
+        self.result = result
+        super().__init__(message)

@@ -1,8 +1,16 @@
-"""Shared fixtures: reference workspaces (copied from pyhf's test and validation data)."""
+"""Shared fixtures, and access to the reference data in ``../shared/reference``.
+
+The reference files (pyhf's test and validation data, the HS3 examples, published ATLAS
+likelihoods) are public files kept once, outside the repository, in the ``shared/reference``
+folder next to the checkout (their origins are listed in its ``SOURCES.md`` files). Tests read
+them there through the helpers below; when that folder is absent, the tests that need it are
+skipped with a reason that says so, and every other test still runs.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,24 +18,76 @@ import pytest
 
 import relaxed  # noqa: F401  (turns on float64 before any test builds arrays)
 
-DATA = Path(__file__).parent / "data"
-PYHF_DATA = DATA / "pyhf"
+#: The shared reference data: ``<checkout>/../shared/reference`` (``pyhf/``, ``hs3/``,
+#: ``atlas_real/``).
+SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
-#: pyhf-format workspaces among the reference files (measurements + observations).
-WORKSPACE_FILES = sorted(
-    p.name
-    for p in PYHF_DATA.glob("*.json")
-    if "measurements" in json.loads(p.read_text()) and "observations" in json.loads(p.read_text())
+#: Why a test that needs the shared reference data is skipped when it is absent.
+SHARED_MISSING = (
+    f"the shared reference data is absent (expected the folder {SHARED_REFERENCE}, "
+    "next to the repository checkout)"
 )
 
 
-def load_json(name: str) -> Any:
-    return json.loads((PYHF_DATA / name).read_text())
+def shared_path(relative: str) -> Path:
+    """The path of a file or folder under :data:`SHARED_REFERENCE`, e.g. ``"pyhf/x.json"``.
+
+    Skips the calling test (or, called while a module is imported, that module) with a clear
+    reason when the shared reference data or this file is absent.
+    """
+    if not SHARED_REFERENCE.is_dir():
+        pytest.skip(SHARED_MISSING, allow_module_level=True)
+    path = SHARED_REFERENCE / relative
+    if not path.exists():
+        pytest.skip(f"{path} is absent from the shared reference data", allow_module_level=True)
+    return path
+
+
+def load_json(relative: str) -> Any:
+    """The JSON document ``SHARED_REFERENCE / relative`` (``"pyhf/reference_values.json"``)."""
+    return json.loads(shared_path(relative).read_text())
 
 
 def reference_cases() -> dict[str, Any]:
-    """Model specs and CLs values of pyhf's validation suite (reference_values.json)."""
-    return load_json("reference_values.json")["cases"]
+    """Model specs and CLs values of pyhf's validation suite (``pyhf/reference_values.json``)."""
+    return load_json("pyhf/reference_values.json")["cases"]
+
+
+def hello_world_reference() -> dict[str, Any]:
+    """pyhf's stored results for the hello-world model (``reference_values.json``)."""
+    return load_json("pyhf/reference_values.json")["hello_world"]
+
+
+def _missing_param() -> Any:
+    return pytest.param("shared-reference-absent", marks=pytest.mark.skip(reason=SHARED_MISSING))
+
+
+def reference_case_names(keep: Callable[[str, dict[str, Any]], bool]) -> list[Any]:
+    """Sorted names of the reference cases for which ``keep(name, case)`` holds, for
+    ``pytest.mark.parametrize``: a single skipped parameter when the shared data is absent."""
+    if not SHARED_REFERENCE.is_dir():
+        return [_missing_param()]
+    return sorted(name for name, case in reference_cases().items() if keep(name, case))
+
+
+def _workspace_files() -> list[Any]:
+    if not SHARED_REFERENCE.is_dir():
+        return [_missing_param()]
+    candidates = [
+        *sorted((SHARED_REFERENCE / "pyhf").glob("*.json")),
+        *sorted((SHARED_REFERENCE / "hs3").glob("*_hifa.json")),
+    ]
+    names = []
+    for path in candidates:
+        document = json.loads(path.read_text())
+        if "measurements" in document and "observations" in document:
+            names.append(path.relative_to(SHARED_REFERENCE).as_posix())
+    return names
+
+
+#: pyhf-format workspaces among the reference files (they have measurements and observations),
+#: as paths relative to :data:`SHARED_REFERENCE` (``"pyhf/..."``, ``"hs3/..._hifa.json"``).
+WORKSPACE_FILES = _workspace_files()
 
 
 @pytest.fixture(scope="session")

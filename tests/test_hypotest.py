@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import logging
 
 import jax
@@ -20,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pyhf
 import pytest
-from conftest import PYHF_DATA, load_json, reference_cases
+from conftest import hello_world_reference, load_json, reference_case_names, reference_cases
 
 import relaxed
 from relaxed.infer import calculators, hypotest, test_statistics
@@ -28,7 +27,6 @@ from relaxed.infer import calculators, hypotest, test_statistics
 CODE1_CODE0 = {"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": "code0"}}
 STORED_RTOL = 5e-4  # precision of pyhf's stored numbers (default optimizer tolerance)
 LIVE_RTOL = 1e-6  # against pyhf with a tight optimizer
-HELLO = load_json("reference_values.json")["hello_world"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -77,17 +75,15 @@ def hello():
 def validation_data(case: str, model) -> np.ndarray:
     """Observed data of a pyhf validation case: bindata.data per channel (sorted) + auxdata."""
     source = reference_cases()[case]["source_file"]
-    raw = json.loads((PYHF_DATA / source).read_text())
+    raw = load_json(f"pyhf/{source}")
     raw = raw.get("channels", {model.config.channels[0]: raw})
     main = [v for c in model.config.channels for v in raw[c]["bindata"]["data"]]
     return np.asarray(main + list(np.asarray(model.config.auxdata)), dtype=float)
 
 
 COUPLED = "2bin_2channel_coupledhistosys_mu1"
-ASYMPTOTIC_CASES = sorted(
-    k
-    for k, v in reference_cases().items()
-    if "spec" in v and v.get("calctype") == "asymptotics" and k != COUPLED
+ASYMPTOTIC_CASES = reference_case_names(
+    lambda name, case: "spec" in case and case.get("calctype") == "asymptotics" and name != COUPLED
 )
 
 
@@ -155,13 +151,13 @@ def test_hello_world_qtilde(hello):
     model, pmodel, data = hello
     obs, tails, exp = hypotest(1.0, data, model, return_tail_probs=True, return_expected_set=True)
     ours = np.asarray([obs, *tails, *exp])
-    stored = HELLO["qtilde"]
+    stored = hello_world_reference()["qtilde"]
     expected = [stored["CLs_obs"], stored["CLsb"], stored["CLb"], *stored["CLs_exp"]]
     assert _rel(ours, expected) < 1e-4  # stored: default optimizer (see module docstring)
     live = pyhf.infer.hypotest(1.0, data, pmodel, return_tail_probs=True, return_expected_set=True)
     assert _rel(ours, [live[0], *live[1], *live[2]]) < LIVE_RTOL
     q_obs, tails_q = hypotest(1.0, data, model, test_stat="q", return_tail_probs=True)
-    stored = HELLO["q"]
+    stored = hello_world_reference()["q"]
     assert _rel([q_obs, *tails_q], [stored["CLs_obs"], stored["CLsb"], stored["CLb"]]) < 1e-4
 
 

@@ -13,12 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pyhf
 import pytest
-from conftest import load_json
+from conftest import hello_world_reference
 
 import relaxed
 from relaxed.infer import intervals, upper_limit
-
-HELLO = load_json("reference_values.json")["hello_world"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -87,7 +85,7 @@ def test_grid_scan_matches_pyhf(hello):
             theirs = np.where(np.isnan(theirs), 1.0, theirs)
         np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-12)
     # the stored (default-optimizer) numbers of pyhf's test_infer on an 11-point grid
-    stored = HELLO["upper_limit_scan_linspace_0_5_11_test_infer"]
+    stored = hello_world_reference()["upper_limit_scan_linspace_0_5_11_test_infer"]
     values = np.asarray([[cls, *band] for cls, band in results])[::2]  # np.linspace(0, 5, 11)
     limits11 = [np.interp(0.05, values[::-1, i], scan[::2][::-1]) for i in range(6)]
     np.testing.assert_allclose(limits11, [stored["obs"], *stored["exp"]], rtol=1e-4)
@@ -128,7 +126,7 @@ def test_root_finding_matches_pyhf_toms748(hello, limits_and_jacobian):
         data, pmodel, 0.1, 10.0, rtol=1e-9, atol=1e-12
     )
     np.testing.assert_allclose(limits, _flat(pobs, pexp), rtol=1e-5)
-    stored = HELLO["upper_limit_toms748_rtol1e-6_test_infer"]
+    stored = hello_world_reference()["upper_limit_toms748_rtol1e-6_test_infer"]
     np.testing.assert_allclose(limits, [stored["obs"], *stored["exp"]], rtol=1e-4)
     # at each limit its CLs equals the level
     values = intervals._scan_values(

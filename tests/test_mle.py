@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import copy
-import json
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pyhf
 import pytest
-from conftest import PYHF_DATA, reference_cases
+from conftest import load_json, reference_case_names, reference_cases
 
 import relaxed
 from relaxed.infer import mle
@@ -22,14 +19,14 @@ CODE1_CODE0 = {"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": "c
 def validation_data(case: str, model) -> np.ndarray:
     """Observed data of a pyhf validation case: bindata.data per channel (sorted) + auxdata."""
     source = reference_cases()[case]["source_file"]
-    raw = json.loads((PYHF_DATA / source).read_text())
+    raw = load_json(f"pyhf/{source}")
     raw = raw.get("channels", {model.config.channels[0]: raw})  # one-channel files: bindata
     main = [v for c in model.config.channels for v in raw[c]["bindata"]["data"]]
     return np.asarray(main + list(np.asarray(model.config.auxdata)), dtype=float)
 
 
-ASYMPTOTIC_CASES = sorted(
-    k for k, v in reference_cases().items() if "spec" in v and v.get("calctype") == "asymptotics"
+ASYMPTOTIC_CASES = reference_case_names(
+    lambda name, case: "spec" in case and case.get("calctype") == "asymptotics"
 )
 
 
@@ -175,11 +172,8 @@ def _finite_difference(f, x, eps=1e-5):
     return np.stack(cols, axis=-1)
 
 
-SPEC = reference_cases()["2bin_2channel_couplednorm_mu1"]["spec"]
-
-
 def _with_signal(signal):
-    spec = copy.deepcopy(SPEC)
+    spec = reference_cases()["2bin_2channel_couplednorm_mu1"]["spec"]
     spec["channels"][0]["samples"][0]["data"] = signal
     return relaxed.Model(spec)
 

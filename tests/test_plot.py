@@ -376,3 +376,175 @@ def test_figure_format_errors(tmp_path):
     with pytest.raises(ValueError, match="is not a folder"):
         plot.figure_format(tmp_path / "file" / "fig.png")
     assert plot.figure_format(tmp_path / "missing" / "fig.SVG") == "svg"
+
+
+# -- exclusion contours ------------------------------------------------------------------------
+#: Radii where the synthetic CLs below crosses 0.05: observed, then expected -2 .. +2 sigma.
+R_OBS = 6.0
+R_EXP = (4.2, 5.1, 5.7, 6.6, 7.5)
+
+
+def _cls_at(r, radius):
+    """exp(-r^2 / s^2), with s such that the value is 0.05 at r = radius."""
+    return np.exp(-np.log(20.0) * (r / radius) ** 2)
+
+
+def _synthetic_grid(broken=()):
+    """Patch-set-like records on a jittered 11 x 11 grid of two masses in [0, 10]^2."""
+    rng = np.random.default_rng(7)
+    records = []
+    for i, (x, y) in enumerate((x, y) for x in range(11) for y in range(11)):
+        x, y = x + rng.uniform(-0.2, 0.2), y + rng.uniform(-0.2, 0.2)
+        r = np.hypot(x, y)
+        records.append(
+            {
+                "name": f"sig_{i}",
+                "values": [x, y],
+                "labels": ["m1", "m2"],
+                "CLs_obs": float(_cls_at(r, R_OBS)) if i not in broken else float("nan"),
+                "CLs_exp": [float(_cls_at(r, radius)) for radius in R_EXP],
+                "converged": i not in broken,
+            }
+        )
+    return records
+
+
+def _by_label(ax, label):
+    (found,) = [c for c in ax.collections if c.get_label() == label]
+    return found
+
+
+def _radii(contour):
+    xy = np.concatenate([p.vertices for p in contour.get_paths()])
+    return np.hypot(xy[:, 0], xy[:, 1])
+
+
+def test_exclusion_contours_lie_where_the_cls_crosses_the_level():
+    records = _synthetic_grid()
+    fig, ax = plt.subplots()
+    assert plot.exclusion(ax, records, ["m1 [GeV]", "m2 [GeV]"], level=0.05) is ax
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("m1 [GeV]", "m2 [GeV]")
+    observed, expected = _by_label(ax, "observed"), _by_label(ax, "expected")
+    # log CLs is quadratic in r, interpolated linearly on triangles of side ~1.4: |dr| < 0.1
+    assert _radii(observed) == pytest.approx(np.full(len(_radii(observed)), R_OBS), abs=0.1)
+    assert _radii(expected) == pytest.approx(np.full(len(_radii(expected)), R_EXP[2]), abs=0.1)
+    assert len(_radii(observed)) > 10  # a curve across the quarter plane, not a point
+    assert observed.get_linestyle()[0][1] is None and expected.get_linestyle()[0][1] is not None
+    # the +-1 sigma band is the ring between the -1 sigma (5.1) and +1 sigma (6.6) contours
+    (band,) = _by_label(ax, r"expected $\pm1\sigma$").get_paths()
+    for angle in np.radians([10.0, 45.0, 80.0]):
+        direction = np.array([np.cos(angle), np.sin(angle)])
+        assert band.contains_point(direction * 0.5 * (R_EXP[1] + R_EXP[3]))
+        assert not band.contains_point(direction * (R_EXP[1] - 0.4))
+        assert not band.contains_point(direction * (R_EXP[3] + 0.4))
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [
+        r"expected $\pm1\sigma$",
+        "expected",
+        "observed",
+        "excluded",
+        "not excluded",
+    ]
+
+
+def test_exclusion_draws_every_point_once():
+    broken = {5, 60}
+    records = _synthetic_grid(broken=broken)
+    fig, ax = plt.subplots()
+    plot.exclusion(ax, records, ["m1", "m2"])
+    excluded, kept = _by_label(ax, "excluded"), _by_label(ax, "not excluded")
+    failed = _by_label(ax, "not converged")
+    obs = np.asarray([r["CLs_obs"] for r in records])
+    n_excluded = int(np.sum(obs < 0.05))  # NaN (the broken points) is not < 0.05
+    assert 20 < n_excluded < 100 and len(excluded.get_offsets()) == n_excluded
+    assert len(kept.get_offsets()) == 121 - n_excluded - 2
+    np.testing.assert_allclose(failed.get_offsets(), [records[i]["values"] for i in sorted(broken)])
+    # the excluded points are those beyond the observed radius
+    r = np.hypot(*np.asarray(excluded.get_offsets()).T)
+    assert r.min() > R_OBS
+    # the broken points are left out of the contours, which stay where they were
+    assert _radii(_by_label(ax, "observed")) == pytest.approx(
+        np.full(len(_radii(_by_label(ax, "observed"))), R_OBS), abs=0.1
+    )
+
+
+def test_exclusion_skips_contours_that_nothing_crosses():
+    records = [
+        {"values": [x, y], "CLs_obs": 0.5, "CLs_exp": [0.3, 0.4, 0.5, 0.6, 0.7]}
+        for x, y in [(0, 0), (1, 0), (0, 1), (1, 1)]
+    ]
+    fig, ax = plt.subplots()
+    plot.exclusion(ax, records, ["a", "b"])
+    assert [c.get_label() for c in ax.collections] == ["not excluded"]
+    assert len(ax.collections[0].get_offsets()) == 4
+
+
+@pytest.mark.parametrize(
+    ("records", "labels", "level", "message"),
+    [
+        (_synthetic_grid()[:2], ["m1", "m2"], 0.05, "at least 3 points"),
+        (_synthetic_grid(broken={0, 1, 2})[:4], ["m1", "m2"], 0.05, "got 1 of 4"),
+        (
+            [{"values": [v, v], "CLs_obs": 0.1, "CLs_exp": [0.1] * 5} for v in range(4)],
+            ["m1", "m2"],
+            0.05,
+            "one line",
+        ),
+        (_synthetic_grid(), ["m1"], 0.05, "two parameters"),
+        (_synthetic_grid(), ["m1", "m2"], 1.5, "between 0 and 1"),
+        (
+            [{"values": [1.0, 2.0, 3.0], "CLs_obs": 0.1, "CLs_exp": [0.1] * 5}],
+            ["a", "b"],
+            0.05,
+            r"records\[0\]\['values'\] must hold the two",
+        ),
+        ([{"values": [1.0, 2.0], "CLs_exp": [0.1] * 5}], ["a", "b"], 0.05, "needs 'values'"),
+        (
+            [{"values": [1.0, 2.0], "CLs_obs": 0.1, "CLs_exp": [0.1] * 4}],
+            ["a", "b"],
+            0.05,
+            "5 values",
+        ),
+    ],
+)
+def test_exclusion_rejects_bad_input(records, labels, level, message):
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match=message):
+        plot.exclusion(ax, records, labels, level=level)
+
+
+def test_exclusion_figure_closes_itself_on_bad_input():
+    before = plt.get_fignums()
+    with pytest.raises(ValueError, match="at least 3 points"):
+        plot.exclusion_figure(_synthetic_grid()[:2], ["m1", "m2"])
+    assert plt.get_fignums() == before
+    fig = plot.exclusion_figure(_synthetic_grid(), ["m1", "m2"], level=0.1, title="grid")
+    (ax,) = fig.axes
+    assert ax.get_title() == "grid" and ax.get_legend().get_title().get_text() == "CL$_s$ = 0.1"
+
+
+# -- whole figures for the command line ---------------------------------------------------------
+def test_brazil_figure_names_the_poi():
+    mu, obs, exp = _fake_scan()
+    results = [(o, list(e)) for o, e in zip(obs, exp, strict=True)]
+    fig = plot.brazil_figure(
+        (mu, results), level=0.1, test_poi=1.0, poi_label="mu_SIG", title="a title"
+    )
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "mu_SIG" and ax.get_title() == "a title"
+    assert _line(ax, "tested mu_SIG = 1").get_xdata()[0] == 1.0
+    assert list(_line(ax, "CL$_s$ = 0.1").get_ydata()) == [0.1, 0.1]
+    np.testing.assert_array_equal(_line(ax, "observed").get_ydata(), obs)
+
+
+def test_fit_figure_shows_pulls_and_correlations(hello, hello_fit):
+    model, _ = hello
+    pars, corr = hello_fit
+    fig = plot.fit_figure(model, pars, corr)
+    pulls_ax, corr_ax = fig.axes[:2]
+    assert (pulls_ax.get_title(), corr_ax.get_title()) == ("pulls", "correlations")
+    assert [t.get_text() for t in pulls_ax.get_xticklabels()] == [
+        "uncorr_bkguncrt[0]",
+        "uncorr_bkguncrt[1]",
+    ]
+    np.testing.assert_allclose(corr_ax.images[0].get_array(), corr)

@@ -29,7 +29,7 @@ def test_schema_document_is_a_valid_json_schema():
 
 @pytest.fixture
 def workspace():
-    return copy.deepcopy(load_json("simplemodel_uncorrelated-background_hifa.json"))
+    return copy.deepcopy(load_json("hs3/simplemodel_uncorrelated-background_hifa.json"))
 
 
 def _raises(spec, kind="workspace"):

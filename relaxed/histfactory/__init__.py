@@ -1,12 +1,14 @@
 """A HistFactory engine in pure JAX, numerically identical to pyhf 0.7.6.
 
-The JSON workspace format (schema 1.0.0), every modifier type, and a model that is a JAX
-pytree: build it from traced yields, differentiate through it, ``jit`` and ``vmap`` it.
+The JSON workspace format (schema 1.0.0) and pyhf's patch sets (signal points as JSON Patch
+documents), every modifier type, and a model that is a JAX pytree: build it from traced yields,
+differentiate through it, ``jit`` and ``vmap`` it.
 """
 
 from relaxed.histfactory import interpolation, schema
 from relaxed.histfactory.config import DEFAULT_MODIFIER_SETTINGS, ModelConfig, ParamSet
 from relaxed.histfactory.model import Model, normal_logpdf, poisson_logpdf
+from relaxed.histfactory.patchset import Patch, PatchSet
 from relaxed.histfactory.workspace import Workspace
 
 __all__ = [
@@ -14,6 +16,8 @@ __all__ = [
     "Model",
     "ModelConfig",
     "ParamSet",
+    "Patch",
+    "PatchSet",
     "Workspace",
     "interpolation",
     "normal_logpdf",

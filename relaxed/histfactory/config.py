@@ -163,6 +163,10 @@ class Layout:
     def nauxdata(self) -> int:
         return int(self.aux_par_index.shape[0])
 
+    @property
+    def poi_index(self) -> int | None:
+        return None if self.poi_name is None else self.slices[self.poi_name].start
+
 
 class ModelConfig:
     """pyhf-style view of a model's configuration (``model.config``).

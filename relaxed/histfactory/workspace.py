@@ -11,7 +11,7 @@ import copy
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,22 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from relaxed.exceptions import InvalidData, InvalidMeasurement, InvalidModel
+from relaxed.exceptions import (
+    InvalidData,
+    InvalidMeasurement,
+    InvalidModel,
+    InvalidPatch,
+    InvalidSpecification,
+    RelaxedError,
+)
 from relaxed.histfactory import schema
 from relaxed.histfactory.model import Model
+from relaxed.histfactory.patchset import Patch, apply_patch
 
 __all__ = ["Workspace"]
 
 _FROM_MEASUREMENT = object()
+_MODEL_KEYS = (["channels"], ["parameters"])
 
 
 def _to_json_value(value: Any) -> Any:
@@ -160,17 +169,86 @@ class Workspace:
         measurement_name: str | None = None,
         modifier_settings: Mapping[str, Any] | None = None,
         poi_name: Any = _FROM_MEASUREMENT,
+        patches: Sequence[Any] | None = None,
     ) -> Model:
-        """Build the :class:`relaxed.Model` of a measurement.
+        """Build the :class:`relaxed.Model` of a measurement, optionally with patches applied.
 
         ``poi_name`` defaults to the measurement's POI; pass ``None`` for a model without one.
         ``modifier_settings`` defaults to pyhf 0.7.6's (normsys code4, histosys code4p).
+
+        As in pyhf 0.7.6, ``patches`` (JSON Patch documents: lists of operations,
+        ``jsonpatch.JsonPatch`` objects or :class:`relaxed.Patch`) are applied in order to the
+        model specification ``{"channels": ..., "parameters": <the measurement's parameters>}``,
+        not to the whole workspace: their paths start with ``/channels`` or ``/parameters``.
+        The workspace, its observations included, is unchanged, so :meth:`data` gives the
+        observed data only for channels the workspace already has; to patch observations or
+        measurements, use :meth:`patch`.
+
+        Raises:
+            relaxed.exceptions.InvalidPatch: a patch does not apply, or the patched
+                specification does not follow the schema; the message names the patch
+                (``patches[i]`` and its name) and the operation or the invalid place.
+
+        Example:
+            >>> import relaxed
+            >>> ws = relaxed.Workspace({"channels": [{"name": "SR", "samples": [
+            ...     {"name": "bkg", "data": [50.0], "modifiers": []}]}],
+            ...     "observations": [{"name": "SR", "data": [52.0]}], "version": "1.0.0",
+            ...     "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}]})
+            >>> signal = {"name": "sig", "data": [5.0],
+            ...     "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}
+            >>> model = ws.model(patches=[[{"op": "add", "path": "/channels/0/samples/-",
+            ...     "value": signal}]])
+            >>> model.config.samples, model.expected_actualdata([2.0]).tolist()
+            (['bkg', 'sig'], [60.0])
         """
         measurement = self.get_measurement(measurement_name)
         config = measurement["config"]
         poi = config["poi"] if poi_name is _FROM_MEASUREMENT else poi_name
         spec = {"channels": self._spec["channels"], "parameters": config.get("parameters", [])}
-        return Model(spec, poi_name=poi, modifier_settings=modifier_settings, validate=False)
+        if patches is None:
+            return Model(spec, poi_name=poi, modifier_settings=modifier_settings, validate=False)
+        spec, labels = _patched_model_spec(spec, patches)
+        if not labels:
+            return Model(spec, poi_name=poi, modifier_settings=modifier_settings, validate=False)
+        try:
+            return Model(spec, poi_name=poi, modifier_settings=modifier_settings, validate=False)
+        except RelaxedError as err:
+            err.add_note(f"(in the model specification patched by {', '.join(labels)})")
+            raise
+
+    def patch(self, patch: Any) -> Workspace:
+        """A new workspace: this one's document with ``patch`` applied, validated.
+
+        The patch (a list of JSON Patch operations, a ``jsonpatch.JsonPatch`` or a
+        :class:`relaxed.Patch`) applies to the whole workspace document (``channels``,
+        ``observations``, ``measurements``, ``version``), as pyhf's ``PatchSet.apply`` does.
+        This workspace does not change.
+
+        Raises:
+            relaxed.exceptions.InvalidPatch: the patch does not apply, or the result is not a
+                valid workspace (the message names the patch and the problem).
+
+        Example:
+            >>> import relaxed
+            >>> ws = relaxed.Workspace({"channels": [{"name": "SR", "samples": [
+            ...     {"name": "bkg", "data": [50.0], "modifiers": []}]}],
+            ...     "observations": [{"name": "SR", "data": [52.0]}], "version": "1.0.0",
+            ...     "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}]})
+            >>> new = ws.patch([{"op": "replace", "path": "/observations/0/data", "value": [60.0]}])
+            >>> new.observations(), ws.observations()
+            ({'SR': [60.0]}, {'SR': [52.0]})
+        """
+        document = apply_patch(self._spec, patch, where="patch")
+        label = f"patch {patch.name!r}" if isinstance(patch, Patch) else "patch"
+        try:
+            return Workspace(document)
+        except RelaxedError as err:
+            raise InvalidPatch(
+                f"{label}: the patched workspace is invalid: {err}",
+                patch=label,
+                path=getattr(err, "path", ""),
+            ) from err
 
     def observations(self) -> dict[str, Any]:
         """Observed counts per channel."""
@@ -220,6 +298,50 @@ class Workspace:
             f"relaxed.Workspace(channels={self.channels}, samples={self.samples}, "
             f"measurements={self.measurement_names})"
         )
+
+
+def _patched_model_spec(
+    spec: dict[str, Any], patches: Sequence[Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """Apply ``patches`` in order to a model specification and check the result's schema.
+
+    Returns the patched specification and the patches' labels. If the result is invalid, the
+    patch blamed is the one after which the specification became invalid and stayed so.
+    """
+    if isinstance(patches, Mapping | str) or not isinstance(patches, Sequence):
+        raise InvalidPatch(
+            f"patches: expected a list of patches, got {type(patches).__name__}", patch="patches"
+        )
+    documents = [spec]
+    labels: list[str] = []
+    for i, patch in enumerate(patches):
+        where = f"patches[{i}]"
+        try:
+            documents.append(apply_patch(documents[-1], patch, where=where))
+        except InvalidPatch as err:
+            pointer = (err.operation or {}).get("path")
+            if isinstance(pointer, str) and pointer.split("/")[1:2] not in _MODEL_KEYS:
+                err.add_note(
+                    "(Workspace.model applies patches to the model specification, which has "
+                    "only 'channels' and 'parameters'; use Workspace.patch to change the rest)"
+                )
+            raise
+        labels.append(f"{where} {patch.name!r}" if isinstance(patch, Patch) else where)
+    try:
+        schema.validate(documents[-1], kind="model")
+    except InvalidSpecification as err:
+        for k in range(len(documents) - 2, -1, -1):
+            try:
+                schema.validate(documents[k], kind="model")
+            except InvalidSpecification:
+                continue
+            raise InvalidPatch(
+                f"{labels[k]}: the patched model specification is invalid: {err}",
+                patch=labels[k],
+                path=err.path,
+            ) from err
+        raise
+    return documents[-1], labels
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -5,7 +5,7 @@ a JAX array, jit-able, vmap-able and differentiable. :func:`fit_summary` (module
 :mod:`relaxed.infer.summary`) prints a fit result with pulls and correlations.
 """
 
-from relaxed.infer import calculators, intervals, mle, summary, test_statistics
+from relaxed.infer import calculators, grid, intervals, mle, summary, test_statistics
 from relaxed.infer.hypotest import hypotest
 from relaxed.infer.intervals import upper_limit
 from relaxed.infer.summary import fit_summary
@@ -15,6 +15,7 @@ __all__ = [
     "test_statistics",
     "calculators",
     "intervals",
+    "grid",
     "summary",
     "hypotest",
     "upper_limit",

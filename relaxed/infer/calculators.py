@@ -36,8 +36,8 @@ background-only toy taken as the observation.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
-from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -49,8 +49,9 @@ from jax.typing import ArrayLike
 
 from relaxed.exceptions import InvalidParameters
 from relaxed.histfactory.model import Model
-from relaxed.infer.mle import fixed_poi_fit
-from relaxed.infer.test_statistics import get_test_stat
+from relaxed.infer import mle
+from relaxed.infer.mle import SolverOptions, fixed_poi_fit
+from relaxed.infer.test_statistics import from_fits, get_test_stat
 
 __all__ = [
     "AsymptoticCalculator",
@@ -83,6 +84,30 @@ class _Config(NamedTuple):
 
     bounds: tuple[tuple[float, float], ...]
     fixed: tuple[bool, ...]
+    solver: SolverOptions = SolverOptions()
+
+    @property
+    def settings(self) -> mle.NewtonSettings:
+        return mle.settings_from(self.bounds, self.fixed, self.solver)
+
+
+_DEFAULTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _defaults(pdf: Model) -> tuple[Array, tuple[tuple[float, float], ...], tuple[bool, ...]]:
+    """``suggested_init``, ``suggested_bounds`` and ``suggested_fixed`` as an array and tuples,
+    computed once per concrete model (repeated tests of one model pay no Python overhead)."""
+    cached = _DEFAULTS.get(pdf)
+    if cached is not None:
+        return cached
+    cfg = pdf.config
+    init = jnp.asarray(cfg.suggested_init(), jnp.float64)
+    bounds = tuple((float(lo), float(hi)) for lo, hi in cfg.suggested_bounds())
+    fixed = tuple(bool(f) for f in cfg.suggested_fixed())
+    result = (init, bounds, fixed)
+    if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(pdf)):
+        _DEFAULTS[pdf] = result
+    return result
 
 
 def _resolve(
@@ -90,17 +115,25 @@ def _resolve(
     init_pars: ArrayLike | None,
     par_bounds: Sequence[Sequence[float]] | None,
     fixed_params: Sequence[bool] | None,
+    solver: SolverOptions | None = None,
 ) -> tuple[Array, _Config]:
     """pyhf's defaults (``suggested_*``) and a hashable configuration."""
-    cfg = pdf.config
-    init = jnp.asarray(cfg.suggested_init() if init_pars is None else init_pars, jnp.float64)
-    bounds = cfg.suggested_bounds() if par_bounds is None else par_bounds
-    fixed = cfg.suggested_fixed() if fixed_params is None else fixed_params
-    try:
-        bounds = tuple((float(lo), float(hi)) for lo, hi in np.asarray(bounds, dtype=np.float64))
-    except Exception as err:
-        raise InvalidParameters(f"par_bounds must be concrete (low, high) pairs: {err}") from err
-    return init, _Config(bounds, tuple(bool(f) for f in fixed))
+    init, bounds, fixed = _defaults(pdf)
+    if init_pars is not None:
+        init = jnp.asarray(init_pars, jnp.float64)
+    if par_bounds is not None:
+        try:
+            bounds = tuple(
+                (float(lo), float(hi)) for lo, hi in np.asarray(par_bounds, dtype=np.float64)
+            )
+        except Exception as err:
+            raise InvalidParameters(
+                f"par_bounds must be concrete (low, high) pairs: {err}"
+            ) from err
+    if fixed_params is not None:
+        fixed = tuple(bool(f) for f in fixed_params)
+    solver = SolverOptions() if solver is None else solver
+    return init, _Config(bounds, fixed, solver)
 
 
 def _check_test_stat(test_stat: str) -> None:
@@ -226,6 +259,9 @@ class HypoTestResult(NamedTuple):
         teststat: the calculator's test statistic for the observed data (in
             :math:`\hat\mu/\sigma` space for asymptotics, :math:`q` itself for toys).
         q, q_A: the test statistic on the observed and on the Asimov data.
+        converged: whether every fit behind the result converged (``hypotest`` raises
+            :class:`~relaxed.exceptions.FailedMinimization` when it is false on concrete
+            values).
 
     Example:
         >>> import relaxed
@@ -250,6 +286,7 @@ class HypoTestResult(NamedTuple):
     teststat: Array
     q: Array
     q_A: Array
+    converged: Array = True
 
 
 def _pvalues(teststat: Array, sb: Any, b: Any) -> tuple[Array, Array, Array]:
@@ -259,18 +296,41 @@ def _pvalues(teststat: Array, sb: Any, b: Any) -> tuple[Array, Array, Array]:
 
 
 # -- asymptotics ----------------------------------------------------------------------------
+def _poi_init(init: Array, poi: int, mu: ArrayLike) -> Array:
+    return init.at[poi].set(jnp.asarray(mu, dtype=init.dtype))
+
+
 def _asimov_stats(
     pdf: Model, data: Array, poi_test: Array, init: Array, config: _Config, test_stat: str
-) -> tuple[Array, Array, Array, HypoTestFitResults]:
-    """(t, q, q_A, fitted parameters) of the asymptotic calculator."""
-    stat = get_test_stat(test_stat)
-    args = (init, config.bounds, config.fixed)
+) -> tuple[Array, Array, Array, HypoTestFitResults, Array]:
+    r"""(t, q, q_A, fitted parameters, converged) of the asymptotic calculator.
+
+    Two solver calls: the conditional fit at :math:`\mu'` that makes the Asimov data, then
+    the conditional and free fits to the observed and to the Asimov data together, vmapped
+    (free and conditional fits share one compiled solver).
+    """
+    settings = config.settings
+    nstarts = config.solver.nstarts
+    poi = pdf.config.poi_index
     asimov_mu = 1.0 if test_stat == "q0" else 0.0
-    # the fits to the observed and to the Asimov data have the same shapes: jit traces and
-    # compiles each fit once and calls it twice (cheaper to compile than a vmapped pair)
-    qmu_v, (mubhathat, muhatbhat) = stat(poi_test, data, pdf, *args, return_fitted_pars=True)
-    asimov, asimov_pars = generate_asimov_data(asimov_mu, data, pdf, *args, True)
-    qmuA_v, (mubhathat_A, muhatbhat_A) = stat(poi_test, asimov, pdf, *args, return_fitted_pars=True)
+    mu = jnp.zeros((), jnp.float64) if test_stat == "q0" else poi_test
+    first = mle.fit_batch(
+        pdf, data[None], _poi_init(init, poi, asimov_mu)[None], jnp.ones(1, bool), settings, nstarts
+    )
+    asimov_pars = first.bestfit[0]
+    asimov = pdf.expected_data(asimov_pars)
+    cond_init = _poi_init(init, poi, mu)
+    fits = mle.fit_batch(
+        pdf,
+        jnp.stack([data, data, asimov, asimov]),
+        jnp.stack([cond_init, init, cond_init, init]),
+        jnp.asarray([True, False, True, False]),
+        settings,
+        nstarts,
+    )
+    nll, pars = fits.twice_nll, fits.bestfit
+    qmu_v = from_fits(test_stat, mu, nll[0], nll[1], pars[1, poi])
+    qmuA_v = from_fits(test_stat, mu, nll[2], nll[3], pars[3, poi])
     sqrtqmu = _safe_sqrt(qmu_v)
     sqrtqmuA = _safe_sqrt(qmuA_v)
     teststat = sqrtqmu - sqrtqmuA
@@ -280,8 +340,9 @@ def _asimov_stats(
         positive = sqrtqmuA > 0
         wide = (qmu_v - qmuA_v) / (2.0 * jnp.where(positive, sqrtqmuA, 1.0))
         teststat = jnp.where((sqrtqmu <= sqrtqmuA) | ~positive, teststat, wide)
-    fitted = HypoTestFitResults(asimov_pars, muhatbhat, muhatbhat_A, mubhathat, mubhathat_A)
-    return teststat, qmu_v, qmuA_v, fitted
+    fitted = HypoTestFitResults(asimov_pars, pars[1], pars[3], pars[0], pars[2])
+    converged = first.converged[0] & jnp.all(fits.converged)
+    return teststat, qmu_v, qmuA_v, fitted, converged
 
 
 def _asymptotic_dists(
@@ -299,14 +360,13 @@ def _expected_asymptotic(sb: Any, b: Any) -> tuple[Array, Array, Array]:
     return _pvalues(values, sb, b)
 
 
-@partial(jax.jit, static_argnums=(3,))
 def _asymptotic_pvalues(
-    teststat: Array, q: Array, q_A: Array, calc_base_dist: str
+    teststat: Array, q: Array, q_A: Array, calc_base_dist: str, converged: Array = True
 ) -> HypoTestResult:
     sb, b = _asymptotic_dists(_safe_sqrt(q_A), calc_base_dist)
     observed = _pvalues(teststat, sb, b)
     expected = _expected_asymptotic(sb, b)
-    return HypoTestResult(*observed, *expected, teststat, q, q_A)
+    return HypoTestResult(*observed, *expected, teststat, q, q_A, jnp.asarray(converged))
 
 
 def _asymptotic_result(
@@ -318,10 +378,13 @@ def _asymptotic_result(
     test_stat: str,
     calc_base_dist: str,
 ) -> HypoTestResult:
-    # two compiled pieces: the fits (shared with AsymptoticCalculator.teststatistic) and the
-    # p-value formulae
-    teststat, q, q_A, _ = _asimov_stats_jit(pdf, data, poi_test, init, config, test_stat)
-    return _asymptotic_pvalues(teststat, q, q_A, calc_base_dist)
+    """Traceable: the fits and the p-value formulae."""
+    teststat, q, q_A, _, converged = _asimov_stats(pdf, data, poi_test, init, config, test_stat)
+    return _asymptotic_pvalues(teststat, q, q_A, calc_base_dist, converged)
+
+
+#: The whole asymptotic test as one compiled call.
+_asymptotic_result_jit = jax.jit(_asymptotic_result, static_argnums=(4, 5, 6))
 
 
 def asymptotic_result(
@@ -333,10 +396,13 @@ def asymptotic_result(
     fixed_params: Sequence[bool] | None = None,
     test_stat: str = "qtilde",
     calc_base_dist: str = "normal",
+    solver: SolverOptions | None = None,
 ) -> HypoTestResult:
     r"""Observed and expected :math:`\mathrm{CL}_{s+b}, \mathrm{CL}_b, \mathrm{CL}_s` in the
     asymptotic approximation, in one jit-compiled call (see the module docstring for the
     formulas). Differentiable in ``poi_test``, ``data`` and the model; maps with ``vmap``.
+    ``solver`` configures the fits (:class:`relaxed.infer.mle.SolverOptions`); the result's
+    ``converged`` flag says whether all of them converged.
 
     Example:
         >>> import relaxed
@@ -353,10 +419,10 @@ def asymptotic_result(
     """
     _check_test_stat(test_stat)
     _check_base_dist(calc_base_dist)
-    init, config = _resolve(pdf, init_pars, par_bounds, fixed_params)
+    init, config = _resolve(pdf, init_pars, par_bounds, fixed_params, solver)
     data = pdf._data(data)
     poi = jnp.asarray(poi_test, dtype=jnp.float64)
-    return _asymptotic_result(pdf, data, poi, init, config, test_stat, calc_base_dist)
+    return _asymptotic_result_jit(pdf, data, poi, init, config, test_stat, calc_base_dist)
 
 
 class AsymptoticCalculator:
@@ -405,7 +471,7 @@ class AsymptoticCalculator:
     def teststatistic(self, poi_test: ArrayLike) -> Array:
         r"""The test statistic :math:`t` in :math:`\hat\mu/\sigma` space (module docstring);
         also sets ``sqrtqmuA_v`` and ``fitted_pars``."""
-        teststat, _, q_A, fitted = _asimov_stats_jit(
+        teststat, _, q_A, fitted, _ = _asimov_stats_jit(
             self.pdf,
             self.data,
             jnp.asarray(poi_test, dtype=jnp.float64),
@@ -496,14 +562,18 @@ def _toy_stats(
     config: _Config,
     test_stat: str,
     ntoys: int,
-) -> tuple[Array, Array, EmpiricalDistribution, EmpiricalDistribution]:
-    """(q_obs, q_A, s+b distribution, b-only distribution): the two conditional fits share one
-    vmapped call, and the observed data, the Asimov data and all toys another."""
-    stat = get_test_stat(test_stat)
-    args = (init, config.bounds, config.fixed)
+) -> tuple[Array, Array, EmpiricalDistribution, EmpiricalDistribution, Array]:
+    """(q_obs, q_A, s+b distribution, b-only distribution, converged): the two conditional
+    fits share one vmapped call, and the free and conditional fits to the observed data, the
+    Asimov data and all toys another."""
+    settings = config.settings
+    nstarts = config.solver.nstarts
+    poi = pdf.config.poi_index
     bkg_mu = 1.0 if test_stat == "q0" else 0.0
-    mus = jnp.stack([jnp.asarray(poi_test, jnp.float64), jnp.asarray(bkg_mu, jnp.float64)])
-    pars = jax.vmap(lambda mu: fixed_poi_fit(mu, data, pdf, *args))(mus)
+    mu = jnp.zeros((), jnp.float64) if test_stat == "q0" else poi_test
+    inits = jnp.stack([_poi_init(init, poi, poi_test), _poi_init(init, poi, bkg_mu)])
+    hypo = mle.fit_batch(pdf, jnp.stack([data, data]), inits, jnp.ones(2, bool), settings, nstarts)
+    pars = hypo.bestfit
     ksig, kbkg = jax.random.split(key)
     sets = jnp.concatenate(
         [
@@ -513,12 +583,26 @@ def _toy_stats(
             sample_data(pdf, pars[1], kbkg, ntoys),
         ]
     )
-    stats = jax.vmap(lambda d: stat(poi_test, d, pdf, *args))(sets)
+    nsets = sets.shape[0]
+    cond_init = _poi_init(init, poi, mu)
+    fits = mle.fit_batch(
+        pdf,
+        jnp.repeat(sets, 2, axis=0),
+        jnp.tile(jnp.stack([cond_init, init]), (nsets, 1)),
+        jnp.tile(jnp.asarray([True, False]), nsets),
+        settings,
+        nstarts,
+    )
+    nll = fits.twice_nll.reshape(nsets, 2)
+    muhat = fits.bestfit[:, poi].reshape(nsets, 2)[:, 1]
+    stats = from_fits(test_stat, mu, nll[:, 0], nll[:, 1], muhat)
+    converged = jnp.all(hypo.converged) & jnp.all(fits.converged)
     return (
         stats[0],
         stats[1],
         EmpiricalDistribution(stats[2 : ntoys + 2]),
         EmpiricalDistribution(stats[ntoys + 2 :]),
+        converged,
     )
 
 
@@ -528,12 +612,13 @@ def _expected_toys(sb: EmpiricalDistribution, b: EmpiricalDistribution) -> tuple
     return band[:, 0], band[:, 1], band[:, 2]
 
 
-@jax.jit
-def _toy_pvalues(q: Array, q_A: Array, sb_samples: Array, b_samples: Array) -> HypoTestResult:
+def _toy_pvalues(
+    q: Array, q_A: Array, sb_samples: Array, b_samples: Array, converged: Array = True
+) -> HypoTestResult:
     sb, b = EmpiricalDistribution(sb_samples), EmpiricalDistribution(b_samples)
     observed = _pvalues(q, sb, b)
     expected = _expected_toys(sb, b)
-    return HypoTestResult(*observed, *expected, q, q, q_A)
+    return HypoTestResult(*observed, *expected, q, q, q_A, jnp.asarray(converged))
 
 
 def _toy_result(
@@ -546,9 +631,12 @@ def _toy_result(
     test_stat: str,
     ntoys: int,
 ) -> HypoTestResult:
-    # the toys (shared with ToyCalculator.distributions), then the tail counts
-    q, q_A, sb, b = _toy_stats_jit(pdf, data, poi_test, init, key, config, test_stat, ntoys)
-    return _toy_pvalues(q, q_A, sb.samples, b.samples)
+    """Traceable: the toys and their fits, then the tail counts."""
+    q, q_A, sb, b, converged = _toy_stats(pdf, data, poi_test, init, key, config, test_stat, ntoys)
+    return _toy_pvalues(q, q_A, sb.samples, b.samples, converged)
+
+
+_toy_result_jit = jax.jit(_toy_result, static_argnums=(5, 6, 7))
 
 
 def _key(key: Array | None) -> Array:
@@ -571,6 +659,7 @@ def toy_result(
     test_stat: str = "qtilde",
     ntoys: int = 2000,
     key: Array | None = None,
+    solver: SolverOptions | None = None,
 ) -> HypoTestResult:
     r"""Observed and expected :math:`p`-values from ``ntoys`` toys per hypothesis, all sampled
     and fitted in one jit-compiled vmapped call (``key`` defaults to ``PRNGKey(0)``).
@@ -593,10 +682,10 @@ def toy_result(
     """
     _check_test_stat(test_stat)
     ntoys = _check_ntoys(ntoys)
-    init, config = _resolve(pdf, init_pars, par_bounds, fixed_params)
+    init, config = _resolve(pdf, init_pars, par_bounds, fixed_params, solver)
     data = pdf._data(data)
     poi = jnp.asarray(poi_test, dtype=jnp.float64)
-    return _toy_result(pdf, data, poi, init, _key(key), config, test_stat, ntoys)
+    return _toy_result_jit(pdf, data, poi, init, _key(key), config, test_stat, ntoys)
 
 
 class ToyCalculator:
@@ -654,7 +743,7 @@ class ToyCalculator:
             self._config,
             self.test_stat,
             self.ntoys,
-        )[2:]
+        )[2:4]
 
     def teststatistic(self, poi_test: ArrayLike) -> Array:
         """The test statistic :math:`q` of the observed data."""

@@ -14,8 +14,10 @@ both and to the model's arrays (asymptotics).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
@@ -24,15 +26,29 @@ from relaxed.exceptions import InvalidData, InvalidParameters
 from relaxed.histfactory.model import Model
 from relaxed.infer import calculators
 from relaxed.infer.calculators import HypoTestResult
+from relaxed.infer.mle import SolverOptions, check_converged, solver_options
 
-__all__ = ["hypotest", "CALCTYPES", "hypotest_result"]
+__all__ = ["hypotest", "CALCTYPES", "SOLVER_KWARGS", "hypotest_result", "pop_solver_options"]
 
 #: Calculator names, pyhf's.
 CALCTYPES = ("asymptotics", "toybased")
+#: Solver keywords accepted by every calculator (:class:`relaxed.infer.mle.SolverOptions`).
+SOLVER_KWARGS = ("method", "maxiter", "tolerance", "nstarts")
 _CALCULATOR_KWARGS = {
-    "asymptotics": ("calc_base_dist",),
-    "toybased": ("ntoys", "track_progress", "key"),
+    "asymptotics": ("calc_base_dist", *SOLVER_KWARGS),
+    "toybased": ("ntoys", "track_progress", "key", *SOLVER_KWARGS),
 }
+
+
+def pop_solver_options(kwargs: dict[str, Any]) -> SolverOptions:
+    """Remove the solver keywords from ``kwargs`` and return them as checked options.
+
+    Example:
+        >>> kwargs = {"maxiter": 50, "ntoys": 10}
+        >>> pop_solver_options(kwargs).maxiter, kwargs
+        (50, {'ntoys': 10})
+    """
+    return solver_options(**{k: kwargs.pop(k) for k in SOLVER_KWARGS if k in kwargs})
 
 
 def _check(
@@ -52,13 +68,14 @@ def _check(
             f"unknown keyword argument(s) {unknown} for calctype={calctype!r}; "
             f"valid ones are {list(_CALCULATOR_KWARGS[calctype])}"
         )
-    poi_index = model.config.poi_index
+    layout = model._layout
+    poi_index = layout.poi_index
     if poi_index is None:
         raise InvalidParameters(
             "the model has no parameter of interest: a hypothesis test needs one"
         )
-    fixed = model.config.suggested_fixed() if fixed_params is None else fixed_params
-    if len(fixed) != model.config.npars:
+    fixed = calculators._defaults(model)[2] if fixed_params is None else fixed_params
+    if len(fixed) != layout.npars:
         raise InvalidParameters(
             f"fixed_params must have {model.config.npars} entries ({model.config.par_names}), "
             f"got {len(fixed)}"
@@ -69,7 +86,7 @@ def _check(
             "which makes inference impossible; set fixed_params[poi_index] = False"
         )
     shape = np.shape(data)
-    n = model.config.nmaindata + model.config.nauxdata
+    n = layout.nmaindata + layout.nauxdata
     if len(shape) != 1 or shape[0] != n:
         raise InvalidData(
             f"hypotest needs one data vector of length {n} (main bins + auxdata), got shape "
@@ -105,11 +122,41 @@ def hypotest_result(
         0.444154
     """
     _check(data, model, fixed_params, test_stat, calctype, kwargs)
+    kwargs = dict(kwargs)
+    solver = pop_solver_options(kwargs)
     args = (poi_test, data, model, init_pars, par_bounds, fixed_params, test_stat)
     if calctype == "asymptotics":
-        return calculators.asymptotic_result(*args, **kwargs)
+        return calculators.asymptotic_result(*args, **kwargs, solver=solver)
     kwargs.pop("track_progress", None)
-    return calculators.toy_result(*args, **kwargs)
+    return calculators.toy_result(*args, **kwargs, solver=solver)
+
+
+def _assembled(
+    calctype: str,
+    test_stat: str,
+    flags: tuple[bool, bool, bool, bool],
+    opts: tuple[tuple[str, Any], ...],
+    pdf: Model,
+    data: Array,
+    poi: Array,
+    init: Array,
+    key: Array,
+    config: calculators._Config,
+) -> tuple[Any, Array]:
+    """One compiled call: the test, pyhf's return tuple and the converged flag."""
+    kw = dict(opts)
+    if calctype == "asymptotics":
+        result = calculators._asymptotic_result(
+            pdf, data, poi, init, config, test_stat, kw.get("calc_base_dist", "normal")
+        )
+    else:
+        result = calculators._toy_result(
+            pdf, data, poi, init, key, config, test_stat, kw.get("ntoys", 2000)
+        )
+    return _assemble(result, test_stat == "q0", *flags), result.converged
+
+
+_assembled_jit = jax.jit(_assembled, static_argnums=(0, 1, 2, 3, 9))
 
 
 def hypotest(
@@ -147,7 +194,8 @@ def hypotest(
         calctype: ``"asymptotics"`` (keyword ``calc_base_dist``: ``"normal"`` or
             ``"clipped_normal"``) or ``"toybased"`` (keywords ``ntoys=2000``, ``key``: a
             ``jax.random`` key, default ``PRNGKey(0)``; ``track_progress`` is accepted and
-            ignored).
+            ignored). Both take the solver keywords ``method``, ``maxiter``, ``tolerance``
+            and ``nstarts`` (:class:`relaxed.infer.mle.SolverOptions`).
         return_tail_probs: append ``[CLsb, CLb]`` (``[CLb]`` for q0).
         return_expected: append the median expected value.
         return_expected_set: append the 5 expected values from :math:`-2\sigma` to
@@ -162,6 +210,8 @@ def hypotest(
         relaxed.exceptions.InvalidParameters: unknown ``test_stat``/``calctype``/keyword, a fixed
             or missing parameter of interest.
         relaxed.exceptions.InvalidData: data of the wrong shape.
+        relaxed.exceptions.FailedMinimization: a fit did not converge (on concrete values;
+            inside ``jit``/``vmap`` use :func:`hypotest_result` and its ``converged`` flag).
 
     Example:
         >>> import relaxed
@@ -176,17 +226,41 @@ def hypotest(
         >>> round(float(cls_obs), 6), [round(float(v), 6) for v in cls_exp]
         (0.052516, [0.002606, 0.013821, 0.064455, 0.235261, 0.573042])
     """
-    result = hypotest_result(
-        poi_test, data, model, init_pars, par_bounds, fixed_params, test_stat, calctype, **kwargs
+    _check(data, model, fixed_params, test_stat, calctype, kwargs)
+    kwargs = dict(kwargs)
+    solver = pop_solver_options(kwargs)
+    key = kwargs.pop("key", None)
+    kwargs.pop("track_progress", None)
+    if calctype == "asymptotics":
+        calculators._check_base_dist(kwargs.get("calc_base_dist", "normal"))
+        key = _NO_KEY  # unused by the asymptotic formulae
+    else:
+        key = calculators._key(key)
+        kwargs["ntoys"] = calculators._check_ntoys(kwargs.get("ntoys", 2000))
+    calculators._check_test_stat(test_stat)
+    init, config = calculators._resolve(model, init_pars, par_bounds, fixed_params, solver)
+    flags = (return_tail_probs, return_expected, return_expected_set, return_test_statistics)
+    returns, converged = _assembled_jit(
+        calctype,
+        test_stat,
+        flags,
+        tuple(sorted(kwargs.items())),
+        model,
+        model._data(data),
+        poi_test if isinstance(poi_test, float) else jnp.asarray(poi_test, dtype=jnp.float64),
+        init,
+        key,
+        config,
     )
-    return _assemble(
-        result,
-        test_stat == "q0",
-        return_tail_probs,
-        return_expected,
-        return_expected_set,
-        return_test_statistics,
-    )
+    check_converged(_Converged(converged), "a fit of the hypothesis test")
+    return returns
+
+
+_NO_KEY = np.zeros(2, dtype=np.uint32)
+
+
+class _Converged(NamedTuple):
+    converged: Array
 
 
 def _assemble(

@@ -8,9 +8,9 @@ The upper limit at confidence level :math:`1-\alpha` is the root :math:`\mu^*` o
 
 for the observed :math:`\mathrm{CL}_s` and for each of the five expected values
 (:math:`-2\sigma \dots +2\sigma`). With a ``scan`` the roots are interpolated linearly between
-scan points (pyhf's ``linear_grid_scan``); without one they are found by a bracketed,
-safeguarded Newton iteration on :math:`\log\mathrm{CL}_s(\mu) - \log\alpha` (bisection whenever
-the Newton step leaves the bracket or stalls), all six at once in one jit-compiled loop.
+scan points (pyhf's ``linear_grid_scan``); without one they are found by bracketed regula
+falsi (Illinois variant, no derivatives) on :math:`\log\mathrm{CL}_s(\mu) - \log\alpha`,
+all six at once in one jit-compiled loop.
 
 The root is differentiable with respect to the model's arrays, the data and :math:`\alpha`
 by the implicit function theorem: with :math:`g(\mu, \theta) = \log\mathrm{CL}_s(\mu, \theta)
@@ -37,7 +37,7 @@ from jax.typing import ArrayLike
 from relaxed.exceptions import InvalidParameters
 from relaxed.histfactory.model import Model
 from relaxed.infer import calculators
-from relaxed.infer.hypotest import _check
+from relaxed.infer.hypotest import _check, pop_solver_options
 
 __all__ = ["upper_limit", "linear_grid_scan", "root_scan"]
 
@@ -64,8 +64,13 @@ def _setup(
     key = kwargs.pop("key", None)
     kwargs.pop("track_progress", None)
     _check(data, model, fit_kwargs["fixed_params"], test_stat, calctype, kwargs)
+    solver = pop_solver_options(kwargs)
     init, config = calculators._resolve(
-        model, fit_kwargs["init_pars"], fit_kwargs["par_bounds"], fit_kwargs["fixed_params"]
+        model,
+        fit_kwargs["init_pars"],
+        fit_kwargs["par_bounds"],
+        fit_kwargs["fixed_params"],
+        solver,
     )
     if calctype == "asymptotics":
         calculators._check_base_dist(kwargs.get("calc_base_dist", "normal"))
@@ -162,9 +167,8 @@ def _g_and_grads(mus, model, data, init, level, key, index, setup):
     """For each band ``i``: :math:`g_i(\\mu_i)` and its gradient with respect to
     :math:`(\\mu, \\text{model}, \\text{data}, \\text{init}, \\alpha)`.
 
-    One compiled function serves both the Newton iteration (which needs only
-    :math:`\\partial g/\\partial\\mu`; the other cotangents come almost free in the same
-    reverse pass) and the implicit-function gradient, so it is compiled once.
+    Used only by the implicit-function gradient (the root finder itself needs no
+    derivatives).
     """
     grad = jax.value_and_grad(_g, argnums=(0, 2, 3, 4, 5))
     return jax.vmap(grad, in_axes=(0, 0, None, None, None, None, None, None))(
@@ -175,8 +179,10 @@ def _g_and_grads(mus, model, data, init, level, key, index, setup):
 class _Search(NamedTuple):
     lo: Array
     hi: Array
+    g_lo: Array
+    g_hi: Array
     x: Array
-    dx_old: Array
+    side: Array
     done: Array
     iteration: Array
 
@@ -197,7 +203,9 @@ def _find_roots(
     rtol: Array,
     maxiter: int,
 ) -> Array:
-    """The six roots, found together (bracket expansion as pyhf, then safeguarded Newton)."""
+    r"""The six roots, found together: bracket expansion as pyhf, then the Illinois variant of
+    regula falsi on :math:`g = \log\mathrm{CL}_s - \log\alpha` (superlinear, derivative
+    free: each iteration is one vmapped evaluation of the six tests, no gradients)."""
     pair = jax.vmap(lambda mu: _cls_values(mu, model, data, init, key, setup))
 
     # bracket: halve the lower end while some value is below the level, double the upper
@@ -214,50 +222,55 @@ def _find_roots(
 
     ends0 = jnp.asarray(bounds, dtype=jnp.float64)
     ends, v, _ = jax.lax.while_loop(expand_cond, expand_body, (ends0, pair(ends0), 0))
-    lo, hi = ends[0], ends[1]
     g_lo, g_hi = _g_all(v[0], level), _g_all(v[1], level)
-    lo6 = jnp.full(6, lo)
-    hi6 = jnp.full(6, hi)
-    start = lo6 - g_lo * (hi6 - lo6) / (g_hi - g_lo)
-    interior = jnp.isfinite(start) & (start > lo6) & (start < hi6)
-    x0 = jnp.where(interior, start, 0.5 * (lo6 + hi6))
+    lo6 = jnp.full(6, ends[0])
+    hi6 = jnp.full(6, ends[1])
     index = jnp.arange(6)
 
     def cond(state: _Search) -> Array:
         return ~jnp.all(state.done) & (state.iteration < maxiter)
 
     def body(state: _Search) -> _Search:
-        g, grads = _g_and_grads(state.x, model, data, init, level, key, index, setup)
-        dg = grads[0]
-        lo = jnp.where(g >= 0, state.x, state.lo)
-        hi = jnp.where(g >= 0, state.hi, state.x)
-        newton = state.x - g / jnp.where(dg != 0, dg, 1.0)
-        ok = (
-            (dg < 0)
-            & jnp.isfinite(newton)
-            & (newton > lo)
-            & (newton < hi)
-            & (jnp.abs(2.0 * g) <= jnp.abs(state.dx_old * dg))
-        )
-        x_new = jnp.where(ok, newton, 0.5 * (lo + hi))
-        step = x_new - state.x
+        # each band's estimate is tested at its own POI value: one vmapped call
+        g = _g_all(pair(state.x)[index, index], level)
+        upper = g < 0  # the root is below x: x becomes the upper end
+        lo = jnp.where(upper, state.lo, state.x)
+        hi = jnp.where(upper, state.x, state.hi)
+        g_lo = jnp.where(upper, state.g_lo, g)
+        g_hi = jnp.where(upper, g, state.g_hi)
+        # Illinois: an end kept twice in a row has its value halved
+        side = jnp.where(upper, 1, -1).astype(jnp.int32)
+        g_lo = jnp.where(upper & (state.side == 1), 0.5 * g_lo, g_lo)
+        g_hi = jnp.where(~upper & (state.side == -1), 0.5 * g_hi, g_hi)
+        x_new = hi - g_hi * (hi - lo) / (g_hi - g_lo)
+        inside = jnp.isfinite(x_new) & (x_new > lo) & (x_new < hi)
+        x_new = jnp.where(inside, x_new, 0.5 * (lo + hi))
         converged = (
-            (g == 0) | (jnp.abs(step) <= rtol * jnp.abs(x_new)) | (hi - lo <= rtol * jnp.abs(x_new))
+            (g == 0)
+            | (hi - lo <= rtol * jnp.abs(x_new))
+            | (jnp.abs(x_new - state.x) <= 0.1 * rtol * jnp.abs(x_new))
         )
+        keep = state.done | (g == 0)
         return _Search(
-            lo=lo,
-            hi=hi,
-            x=jnp.where(state.done | (g == 0), state.x, x_new),
-            dx_old=jnp.where(ok, jnp.abs(step), 0.5 * (hi - lo)),
+            lo=jnp.where(state.done, state.lo, lo),
+            hi=jnp.where(state.done, state.hi, hi),
+            g_lo=jnp.where(state.done, state.g_lo, g_lo),
+            g_hi=jnp.where(state.done, state.g_hi, g_hi),
+            x=jnp.where(keep, state.x, x_new),
+            side=side,
             done=state.done | converged,
             iteration=state.iteration + 1,
         )
 
+    start = hi6 - g_hi * (hi6 - lo6) / (g_hi - g_lo)
+    interior = jnp.isfinite(start) & (start > lo6) & (start < hi6)
     init_state = _Search(
         lo=lo6,
         hi=hi6,
-        x=x0,
-        dx_old=hi6 - lo6,
+        g_lo=g_lo,
+        g_hi=g_hi,
+        x=jnp.where(interior, start, 0.5 * (lo6 + hi6)),
+        side=jnp.zeros(6, dtype=jnp.int32),
         done=jnp.zeros(6, dtype=bool),
         iteration=jnp.asarray(0),
     )
@@ -313,8 +326,8 @@ def root_scan(
 
     The bracket starts at ``[bounds_low, bounds_up]``; its lower end is halved while any
     :math:`\mathrm{CL}_s` there is below ``level`` and its upper end doubled while any is above
-    (as pyhf's ``toms748_scan``). The six roots are then refined together by safeguarded
-    Newton steps to relative tolerance ``rtol``. Differentiable (implicit function theorem).
+    (as pyhf's ``toms748_scan``). The six roots are then refined together by regula falsi
+    (Illinois) to relative tolerance ``rtol``. Differentiable (implicit function theorem).
     A limit that cannot be bracketed is NaN.
 
     Example:

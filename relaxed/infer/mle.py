@@ -9,9 +9,9 @@ the model (yields, modifier data) through :func:`relaxed.infer.newton.minimize`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,11 +19,24 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
-from relaxed.exceptions import InvalidParameters
+from relaxed.exceptions import FailedMinimization, InvalidArgument, InvalidParameters
 from relaxed.histfactory.model import Model
+from relaxed.infer import newton
+from relaxed.infer.linalg import inv_spd
 from relaxed.infer.newton import NewtonSettings, minimize
 
-__all__ = ["twice_nll", "fit", "fixed_poi_fit", "hessian_uncertainties"]
+__all__ = [
+    "twice_nll",
+    "fit",
+    "fixed_poi_fit",
+    "hessian_uncertainties",
+    "FitResult",
+    "SolverOptions",
+    "solver_options",
+    "check_converged",
+    "settings_from",
+    "fit_batch",
+]
 
 
 def twice_nll(pars: ArrayLike, data: ArrayLike, model: Model) -> Array:
@@ -45,10 +58,108 @@ def _objective(pars: Array, theta: tuple[Model, Array]) -> Array:
     return twice_nll(pars, data, model)
 
 
+def _fisher_curvature(pars: Array, theta: tuple[Model, Array]) -> Array:
+    r"""The expected curvature of ``twice_nll``, which starts the BFGS method:
+
+    .. math::
+
+        2 J^\top \operatorname{diag}(1/\lambda) J + \operatorname{diag}(c''),
+        \qquad J_{bi} = \partial\lambda_b/\partial\theta_i,
+
+    the Fisher information of the main Poisson terms plus the exact (diagonal) second
+    derivatives :math:`c''` of the constraint terms, each of which depends on one parameter.
+    The Jacobian is taken in reverse mode (one pass per bin) or forward mode (one per
+    parameter), whichever is fewer.
+    """
+    model, data = theta
+    from relaxed.histfactory.model import _constraint_logpdf, _expected_main
+
+    nmain = model._layout.nmaindata
+    rates = lambda p: _expected_main(model, p)  # noqa: E731
+    jac = jax.jacrev(rates) if nmain <= pars.shape[0] else jax.jacfwd(rates)
+    j = jac(pars)
+    lam = rates(pars)
+    weight = 1.0 / jnp.where(lam > 1e-300, lam, 1e-300)
+    main = 2.0 * (j.T * weight) @ j
+    constraint = lambda p: -2.0 * _constraint_logpdf(model, p, data[nmain:])  # noqa: E731
+    ones = jnp.ones_like(pars)
+    _, diag = jax.jvp(jax.grad(constraint), (pars,), (ones,))
+    return main + jnp.diag(diag)
+
+
+#: Fit methods: "auto" picks "newton" up to this many parameters, "bfgs" above.
+AUTO_NEWTON_MAX_PARS = 40
+METHODS = ("auto", *newton.METHODS)
+
+
+class SolverOptions(NamedTuple):
+    """How fits are run (static: part of the compile key).
+
+    Attributes:
+        method: ``"auto"`` (Newton up to :data:`AUTO_NEWTON_MAX_PARS` parameters, BFGS above),
+            ``"newton"`` or ``"bfgs"`` (:mod:`relaxed.infer.newton`).
+        maxiter: iteration limit per start (default 200 for Newton, 1000 for BFGS).
+        tolerance: the convergence tolerance ``gtol`` of :mod:`relaxed.infer.newton` (default
+            1e-10).
+        nstarts: starting points: 1 (``init_pars``), or 3 (also all histosys/normsys
+            parameters shifted by -1 and +1 sigma, the default when there are any), keeping
+            the lowest minimum.
+
+    Example:
+        >>> SolverOptions().method, SolverOptions(nstarts=1).nstarts
+        ('auto', 1)
+    """
+
+    method: str = "auto"
+    maxiter: int | None = None
+    tolerance: float | None = None
+    nstarts: int | None = None
+
+
+#: The default solver options.
+DEFAULT_SOLVER = SolverOptions()
+
+
+def solver_options(
+    method: str | None = None,
+    maxiter: int | None = None,
+    tolerance: float | None = None,
+    nstarts: int | None = None,
+) -> SolverOptions:
+    """Checked :class:`SolverOptions` (``None`` keeps a default).
+
+    Raises:
+        relaxed.exceptions.InvalidArgument: an unknown method, or a limit that is not positive.
+
+    Example:
+        >>> solver_options(method="bfgs", nstarts=1)
+        SolverOptions(method='bfgs', maxiter=None, tolerance=None, nstarts=1)
+    """
+    method = "auto" if method is None else method
+    if method not in METHODS:
+        raise InvalidArgument(f"method: unknown fit method {method!r}; choose one of {METHODS}")
+    if maxiter is not None and (
+        isinstance(maxiter, bool) or not isinstance(maxiter, int | np.integer) or maxiter < 1
+    ):
+        raise InvalidArgument(f"maxiter must be a positive integer, got {maxiter!r}")
+    if tolerance is not None:
+        try:
+            tol = float(tolerance)
+        except (TypeError, ValueError) as err:
+            raise InvalidArgument(f"tolerance must be a number, got {tolerance!r}") from err
+        if not (tol > 0 and np.isfinite(tol)):
+            raise InvalidArgument(f"tolerance must be positive and finite, got {tolerance!r}")
+        tolerance = tol
+    if nstarts is not None and nstarts not in (1, 3):
+        raise InvalidArgument(f"nstarts must be 1 or 3, got {nstarts!r}")
+    return SolverOptions(method, None if maxiter is None else int(maxiter), tolerance, nstarts)
+
+
 def _settings(
     model: Model,
     par_bounds: Sequence[Sequence[float]] | None,
     fixed_params: Sequence[bool] | None,
+    options: SolverOptions = DEFAULT_SOLVER,
 ) -> NewtonSettings:
     cfg = model.config
     bounds = cfg.suggested_bounds() if par_bounds is None else par_bounds
@@ -72,10 +183,37 @@ def _settings(
         raise InvalidParameters(
             f"fixed_params must have {cfg.npars} entries ({cfg.par_names}), got {len(fixed)}"
         )
+    return settings_from(
+        tuple((float(lo), float(hi)) for lo, hi in bounds_arr),
+        tuple(bool(v) for v in fixed),
+        options,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def settings_from(
+    bounds: tuple[tuple[float, float], ...],
+    fixed: tuple[bool, ...],
+    options: SolverOptions = DEFAULT_SOLVER,
+) -> NewtonSettings:
+    """The solver settings for checked bounds and fixed flags (cached: a hypothesis test or
+    a grid asks for the same ones many times).
+
+    Example:
+        >>> settings_from(((0.0, 10.0),), (False,)).method
+        'newton'
+    """
+    method = options.method
+    if method == "auto":
+        method = "newton" if len(bounds) <= AUTO_NEWTON_MAX_PARS else "bfgs"
+    maxiter = options.maxiter or (200 if method == "newton" else 1000)
     return NewtonSettings(
-        lower=tuple(float(v) for v in bounds_arr[:, 0]),
-        upper=tuple(float(v) for v in bounds_arr[:, 1]),
-        fixed=tuple(bool(v) for v in fixed),
+        lower=tuple(lo for lo, _ in bounds),
+        upper=tuple(hi for _, hi in bounds),
+        fixed=fixed,
+        maxiter=maxiter,
+        gtol=1e-10 if options.tolerance is None else options.tolerance,
+        method=method,
     )
 
 
@@ -118,7 +256,7 @@ def hessian_uncertainties(
     h = jax.hessian(twice_nll)(pars, data, model)
     both = ~fixed[:, None] & ~fixed[None, :]
     h = jnp.where(both, h, 0.0) + jnp.diag(jnp.where(fixed, 1.0, 0.0))
-    cov = 2.0 * jnp.linalg.inv(h)
+    cov = 2.0 * inv_spd(h)
     cov = jnp.where(both, cov, 0.0)
     sigma = jnp.sqrt(jnp.clip(jnp.diagonal(cov), 0.0))
     safe = jnp.where(sigma > 0, sigma, 1.0)
@@ -131,60 +269,199 @@ def hessian_uncertainties(
 START_SHIFTS = (-1.0, 1.0)
 
 
-def _starts(model: Model, init: Array, settings: NewtonSettings) -> Array:
-    """The starting point, plus ones with all interpolated nuisance parameters shifted.
-
-    Histosys/normsys likelihoods can be multimodal (a histosys with a non-monotonic effect);
-    Newton's method finds the minimum of the basin it starts in, so the fit runs from a few
-    starts and keeps the lowest minimum.
-    """
+def _start_shift(model: Model, settings: NewtonSettings) -> np.ndarray:
     shift = np.zeros(model.config.npars)
     for name in model.config.par_order:
         ps = model.config.param_set(name)
         if set(ps.modifier_types) & {"histosys", "normsys"}:
             shift[model.config.par_slice(name)] = 1.0
-    shift = np.where(np.asarray(settings.fixed), 0.0, shift)
-    if not shift.any():
+    return np.where(np.asarray(settings.fixed), 0.0, shift)
+
+
+def _starts(model: Model, init: Array, settings: NewtonSettings, nstarts: int | None) -> Array:
+    """The starting point, plus ones with all interpolated nuisance parameters shifted.
+
+    Histosys/normsys likelihoods can be multimodal (a histosys with a non-monotonic effect);
+    Newton's method finds the minimum of the basin it starts in, so by default the fit runs
+    from three starts and keeps the lowest minimum.
+    """
+    shift = _start_shift(model, settings)
+    if nstarts == 1 or not shift.any():
         return init[None]
     return jnp.stack([init] + [init + k * jnp.asarray(shift) for k in START_SHIFTS])
 
 
-def _best_minimum(model: Model, data: Array, init: Array, settings: NewtonSettings) -> Array:
-    starts = _starts(model, init, settings)
-    solve = lambda x0: minimize(_objective, (model, data), x0, settings)  # noqa: E731
-    if starts.shape[0] == 1:
-        return solve(starts[0])
-    candidates = jax.vmap(solve)(starts)
-    values = jax.vmap(lambda x: twice_nll(x, data, model))(candidates)
-    values = jnp.where(jnp.isfinite(values), values, jnp.inf)
-    return candidates[jnp.argmin(values)]
+class FitResult(NamedTuple):
+    r"""A fit's result (``return_result=True``).
+
+    Attributes:
+        bestfit: the parameters at the minimum, shape (npars,).
+        twice_nll: :math:`-2\log L` there.
+        nit: iterations of the start that gave the minimum.
+        converged: whether that start met a convergence criterion
+            (:mod:`relaxed.infer.newton`).
+        uncertainties: from the exact Hessian (``return_uncertainties``), else ``None``.
+        corr: correlation matrix (``return_correlations``), else ``None``.
+
+    Example:
+        >>> FitResult._fields[:4]
+        ('bestfit', 'twice_nll', 'nit', 'converged')
+    """
+
+    bestfit: Array
+    twice_nll: Array
+    nit: Array
+    converged: Array
+    uncertainties: Array | None = None
+    corr: Array | None = None
 
 
-@partial(jax.jit, static_argnums=(3, 4, 5, 6))
-def _fit(
+def _best_minimum(
     model: Model,
     data: Array,
     init: Array,
     settings: NewtonSettings,
+    nstarts: int | None,
+    fixed: Array | None = None,
+) -> FitResult:
+    starts = _starts(model, init, settings, nstarts)
+    curvature = _fisher_curvature if settings.method == "bfgs" else None
+    solve = lambda x0: minimize(_objective, (model, data), x0, settings, curvature, fixed)  # noqa: E731
+    if starts.shape[0] == 1:
+        result = solve(starts[0])
+        return FitResult(result.x, twice_nll(result.x, data, model), result.nit, result.converged)
+    results = jax.vmap(solve)(starts)
+    values = jax.vmap(lambda x: twice_nll(x, data, model))(results.x)
+    values = jnp.where(jnp.isfinite(values), values, jnp.inf)
+    best = jnp.argmin(values)
+    return FitResult(results.x[best], values[best], results.nit[best], results.converged[best])
+
+
+def fit_batch(
+    model: Model,
+    data: Array,
+    init: Array,
+    fix_poi: Array,
+    settings: NewtonSettings,
+    nstarts: int | None = None,
+) -> FitResult:
+    """Several fits of one model in one vmapped solver: ``data`` (n, ndata), ``init``
+    (n, npars) and ``fix_poi`` (n,) booleans, True for a conditional fit (the POI held at its
+    value in ``init``). Free and conditional fits share the compiled code. Traceable; the
+    building block of the hypothesis tests.
+
+    Example:
+        >>> import relaxed
+        >>> spec = {"channels": [{"name": "c", "samples": [
+        ...     {"name": "sig", "data": [10.0],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...     {"name": "bkg", "data": [50.0], "modifiers": []}]}]}
+        >>> model = relaxed.Model(spec)
+        >>> settings = settings_from(((0.0, 10.0),), (False,))
+        >>> r = fit_batch(model, jnp.array([[70.0], [70.0]]), jnp.array([[1.0], [1.0]]),
+        ...               jnp.array([False, True]), settings)
+        >>> [round(float(v), 6) for v in r.bestfit[:, 0]], r.converged.tolist()
+        ([2.0, 1.0], [True, True])
+    """
+    poi = model.config.poi_index
+    npars = init.shape[-1]
+    base = jnp.zeros(npars, dtype=bool)
+    masks = jax.vmap(lambda f: base if poi is None else base.at[poi].set(f))(fix_poi)
+    return jax.vmap(lambda d, x0, m: _best_minimum(model, d, x0, settings, nstarts, m))(
+        data, init, masks
+    )
+
+
+def _fit_result(
+    model: Model,
+    data: Array,
+    init: Array,
+    settings: NewtonSettings,
+    nstarts: int | None,
+    return_uncertainties: bool,
+    return_correlations: bool,
+) -> FitResult:
+    """The traceable core of :func:`fit` and :func:`fixed_poi_fit`."""
+    result = _best_minimum(model, data, init, settings, nstarts)
+    if return_uncertainties or return_correlations:
+        sigma, corr = hessian_uncertainties(
+            jax.lax.stop_gradient(result.bestfit), data, model, settings.fixed
+        )
+        result = result._replace(
+            uncertainties=sigma if return_uncertainties else None,
+            corr=corr if return_correlations else None,
+        )
+    return result
+
+
+_fit_result_jit = jax.jit(_fit_result, static_argnums=(3, 4, 5, 6))
+
+
+def _outputs(
+    result: FitResult,
     return_fitted_val: bool,
     return_uncertainties: bool,
     return_correlations: bool,
 ) -> Any:
-    bestfit = _best_minimum(model, data, init, settings)
-    outputs: list[Array] = []
-    if return_uncertainties or return_correlations:
-        sigma, corr = hessian_uncertainties(
-            jax.lax.stop_gradient(bestfit), data, model, settings.fixed
-        )
+    """pyhf's return structure from a :class:`FitResult`."""
     if return_uncertainties:
-        outputs.append(jnp.stack([bestfit, sigma], axis=1))
+        outputs: list[Array] = [jnp.stack([result.bestfit, result.uncertainties], axis=-1)]
     else:
-        outputs.append(bestfit)
+        outputs = [result.bestfit]
     if return_correlations:
-        outputs.append(corr)
+        outputs.append(result.corr)
     if return_fitted_val:
-        outputs.append(twice_nll(bestfit, data, model))
+        outputs.append(result.twice_nll)
     return tuple(outputs) if len(outputs) > 1 else outputs[0]
+
+
+def check_converged(result: Any, what: str = "fit") -> None:
+    """Raise :class:`~relaxed.exceptions.FailedMinimization` if a concrete result (anything
+    with ``converged``, and ``nit``/``twice_nll`` if present) did not converge; traced results
+    (inside ``jit``/``vmap``/``grad``) pass: there the flag is part of the result.
+
+    Example:
+        >>> check_converged(FitResult(jnp.zeros(1), jnp.asarray(1.0), jnp.asarray(200),
+        ...                           jnp.asarray(False)))
+        Traceback (most recent call last):
+        ...
+        relaxed.exceptions.FailedMinimization: fit did not converge after 200 iterations ...
+    """
+    flag = result.converged
+    if isinstance(flag, jax.core.Tracer) or bool(np.all(np.asarray(flag))):
+        return
+    nit = getattr(result, "nit", None)
+    detail = "" if nit is None else f" after {int(np.max(np.asarray(nit)))} iterations"
+    value = getattr(result, "twice_nll", None)
+    if value is not None and np.ndim(value) == 0:
+        detail += f" (twice_nll {float(value):.10g})"
+    raise FailedMinimization(
+        f"{what} did not converge{detail}; raise maxiter, loosen tolerance, change init_pars "
+        "or use return_result=True to inspect it",
+        result=result,
+    )
+
+
+def _run(
+    model: Model,
+    data: ArrayLike,
+    init: Array,
+    settings: NewtonSettings,
+    options: SolverOptions,
+    return_fitted_val: bool,
+    return_uncertainties: bool,
+    return_correlations: bool,
+    return_result: bool,
+    what: str,
+) -> Any:
+    data = model._data(data)
+    result = _fit_result_jit(
+        model, data, init, settings, options.nstarts, return_uncertainties, return_correlations
+    )
+    if return_result:
+        return result
+    check_converged(result, what)
+    return _outputs(result, return_fitted_val, return_uncertainties, return_correlations)
 
 
 def fit(
@@ -196,14 +473,27 @@ def fit(
     return_fitted_val: bool = False,
     return_uncertainties: bool = False,
     return_correlations: bool = False,
+    return_result: bool = False,
+    method: str | None = None,
+    maxiter: int | None = None,
+    tolerance: float | None = None,
+    nstarts: int | None = None,
 ) -> Any:
     r"""Unconditional maximum-likelihood fit :math:`\hat\theta = \arg\min -2\log L(\theta)`.
 
     Same signature and return structure as ``pyhf.infer.mle.fit``: the best-fit parameters
     (shape ``(npars, 2)`` with uncertainties), then the correlation matrix if asked for, then
-    ``twice_nll`` at the minimum if asked for. Box bounds are respected exactly; fixed
-    parameters stay at their initial value. Results are differentiable in ``data`` and in the
-    model's arrays (implicit differentiation), and the call maps with ``jax.vmap``.
+    ``twice_nll`` at the minimum if asked for. With ``return_result`` a :class:`FitResult`
+    instead (best fit, objective, iterations, converged flag). Box bounds are respected
+    exactly; fixed parameters stay at their initial value. Results are differentiable in
+    ``data`` and in the model's arrays (implicit differentiation), and the call maps with
+    ``jax.vmap``. ``method``, ``maxiter``, ``tolerance`` and ``nstarts`` configure the solver
+    (:class:`SolverOptions`).
+
+    Raises:
+        relaxed.exceptions.FailedMinimization: the fit did not converge (not raised with
+            ``return_result``, nor inside ``jit``/``vmap``/``grad``, where the flag is in
+            the result).
 
     Example:
         >>> import relaxed
@@ -215,18 +505,24 @@ def fit(
         >>> pars, nll = fit([65.0, 66.0], model, return_fitted_val=True)
         >>> round(float(pars[0]), 6)
         1.442009
+        >>> result = fit([65.0, 66.0], model, return_result=True)
+        >>> bool(result.converged), int(result.nit) < 20
+        (True, True)
     """
-    settings = _settings(model, par_bounds, fixed_params)
+    options = solver_options(method, maxiter, tolerance, nstarts)
+    settings = _settings(model, par_bounds, fixed_params, options)
     init = _init(model, init_pars)
-    data = model._data(data)
-    return _fit(
+    return _run(
         model,
         data,
         init,
         settings,
+        options,
         return_fitted_val,
         return_uncertainties,
         return_correlations,
+        return_result,
+        "fit",
     )
 
 
@@ -240,11 +536,16 @@ def fixed_poi_fit(
     return_fitted_val: bool = False,
     return_uncertainties: bool = False,
     return_correlations: bool = False,
+    return_result: bool = False,
+    method: str | None = None,
+    maxiter: int | None = None,
+    tolerance: float | None = None,
+    nstarts: int | None = None,
 ) -> Any:
     r"""Conditional fit :math:`\hat{\hat\theta}(\mu) = \arg\min_{\theta \mid \mu} -2\log L`.
 
     The parameter of interest is fixed at ``poi_val`` (a number or traced array: the result
-    is differentiable in it). Returns as :func:`fit`.
+    is differentiable in it). Returns and raises as :func:`fit`.
 
     Example:
         >>> import relaxed
@@ -268,14 +569,17 @@ def fixed_poi_fit(
             f"fixed_params must have {model.config.npars} entries, got {len(fixed)}"
         )
     fixed[poi_index] = True
-    settings = _settings(model, par_bounds, fixed)
-    data = model._data(data)
-    return _fit(
+    options = solver_options(method, maxiter, tolerance, nstarts)
+    settings = _settings(model, par_bounds, fixed, options)
+    return _run(
         model,
         data,
         init,
         settings,
+        options,
         return_fitted_val,
         return_uncertainties,
         return_correlations,
+        return_result,
+        "fixed-POI fit",
     )

@@ -1,12 +1,31 @@
-r"""Box-constrained Newton minimisation with implicit differentiation of the minimum.
+r"""Box-constrained minimisation with implicit differentiation of the minimum.
 
 The minimiser solves :math:`\hat x(\theta) = \arg\min_{l \le x \le u} f(x, \theta)` with some
-components held fixed. Each iteration takes a damped Newton step (Levenberg-Marquardt on the
-exact Hessian) in the *free* subspace, the components that are not fixed and not pressed
-against a bound by the gradient, and projects it onto the box, so an estimate at a bound lands
-exactly on it. A step is accepted when it does not raise :math:`f` (beyond rounding);
-otherwise the damping grows. Iteration stops when the free gradient vanishes or an accepted
-step no longer moves the parameters.
+components held fixed, by one of two methods, both working in the *free* subspace (the
+components that are not fixed and not pressed against a bound by the gradient) and projecting
+onto the box, so that an estimate at a bound lands exactly on it:
+
+- ``"newton"``: damped Newton steps (Levenberg-Marquardt on the exact Hessian). A step is
+  accepted when it does not raise :math:`f` (beyond rounding); otherwise the damping grows.
+  Quadratic convergence; each iteration costs one Hessian, :math:`n` Hessian-vector products.
+- ``"bfgs"``: quasi-Newton steps :math:`d = -B\,\nabla f` with the inverse-Hessian estimate
+  :math:`B` started from a curvature matrix supplied by the caller (for a likelihood the Fisher
+  information, which costs one Jacobian of the expected rates) and improved by the BFGS update
+  :math:`B \leftarrow (I-\rho s y^\top) B (I-\rho y s^\top) + \rho s s^\top`,
+  :math:`\rho = 1/y^\top s`, after a projected backtracking (Armijo) line search. Each
+  iteration costs one gradient: this is the method for many parameters, where a dense
+  Hessian stops paying.
+
+Convergence (``converged`` in :class:`MinimizeResult`): Newton stops when the largest free
+gradient component is below ``gtol`` or an accepted step moves no component by more than
+``xtol * (1 + |x|)``; BFGS when the estimated distance to the minimum
+:math:`\tfrac12 g^\top B g` is below ``gtol`` or an accepted step is that small. Both also
+stop, converged, when no step lowers :math:`f` any more while the free gradient is below
+``1e-4`` (rounding noise of large likelihoods); hitting ``maxiter`` or a non-finite objective
+means not converged.
+
+Linear algebra uses :mod:`relaxed.infer.linalg` (no LAPACK call), so the solver can be mapped
+with ``jax.vmap`` on CPU without the thread-pool deadlock of batched LAPACK kernels.
 
 Gradients of :math:`\hat x` follow from the optimality (KKT) conditions rather than from
 unrolling the iterations: on the free components :math:`\nabla_x f(\hat x, \theta) = 0`, so
@@ -32,7 +51,14 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-__all__ = ["minimize", "NewtonSettings", "free_mask"]
+from relaxed.infer.linalg import inv_spd, solve_spd
+
+__all__ = ["minimize", "NewtonSettings", "MinimizeResult", "free_mask", "METHODS"]
+
+#: Minimisation methods.
+METHODS = ("newton", "bfgs")
+#: A stalled search (no step lowers f) counts as converged below this free gradient.
+STALL_GTOL = 1e-4
 
 
 class NewtonSettings(NamedTuple):
@@ -42,14 +68,15 @@ class NewtonSettings(NamedTuple):
         lower, upper: box bounds, one per component (tuples: part of the compile key).
         fixed: components held at their starting value.
         maxiter: iteration limit.
-        gtol: converged when the largest free gradient component is below this (in units of
-            the objective), or
-        xtol: when an accepted step moved no component by more than ``xtol * (1 + |x|)``.
+        gtol: Newton: converged when the largest free gradient component is below this (in
+            units of the objective); BFGS: when :math:`\\tfrac12 g^\\top B g` is.
+        xtol: or when an accepted step moved no component by more than ``xtol * (1 + |x|)``.
+        method: ``"newton"`` or ``"bfgs"`` (see the module docstring).
 
     Example:
         >>> settings = NewtonSettings(lower=(0.0, 0.0), upper=(10.0, 10.0), fixed=(False, True))
-        >>> settings.maxiter, settings.gtol
-        (200, 1e-10)
+        >>> settings.maxiter, settings.gtol, settings.method
+        (200, 1e-10, 'newton')
     """
 
     lower: tuple[float, ...]
@@ -58,9 +85,28 @@ class NewtonSettings(NamedTuple):
     maxiter: int = 200
     gtol: float = 1e-10
     xtol: float = 1e-11
+    method: str = "newton"
 
 
-def free_mask(x: Array, grad: Array, settings: NewtonSettings) -> Array:
+class MinimizeResult(NamedTuple):
+    """The minimum and how it was reached.
+
+    Attributes:
+        x: the minimum (differentiable, see :func:`minimize`).
+        nit: iterations taken.
+        converged: whether a convergence criterion was met (module docstring).
+
+    Example:
+        >>> MinimizeResult._fields
+        ('x', 'nit', 'converged')
+    """
+
+    x: Array
+    nit: Array
+    converged: Array
+
+
+def free_mask(x: Array, grad: Array, settings: NewtonSettings, fixed: Array | None = None) -> Array:
     r"""Components that may move: not fixed, and not at a bound that the gradient pushes into
     (:math:`x_i = l_i` with :math:`\partial_i f \ge 0`, or :math:`x_i = u_i` with
     :math:`\partial_i f \le 0`, for minimising :math:`f`).
@@ -74,7 +120,7 @@ def free_mask(x: Array, grad: Array, settings: NewtonSettings) -> Array:
     """
     lower = jnp.asarray(settings.lower, dtype=x.dtype)
     upper = jnp.asarray(settings.upper, dtype=x.dtype)
-    fixed = jnp.asarray(settings.fixed)
+    fixed = _fixed(settings, fixed)
     at_lower = (x <= lower) & (grad >= 0)
     at_upper = (x >= upper) & (grad <= 0)
     return ~fixed & ~at_lower & ~at_upper
@@ -88,100 +134,261 @@ def _masked_system(hess: Array, free: Array, damping: Array) -> Array:
     return h + jnp.diag(jnp.where(free, damping * diag, 1.0))
 
 
-class _State(NamedTuple):
+def _fixed(settings: NewtonSettings, fixed: Array | None) -> Array:
+    """The static ``settings.fixed`` or-ed with a (possibly traced) mask."""
+    base = jnp.asarray(settings.fixed)
+    return base if fixed is None else base | fixed
+
+
+def _box(
+    settings: NewtonSettings, x0: Array, fixed: Array | None
+) -> tuple[Array, Array, Array, Array]:
+    lower = jnp.asarray(settings.lower, dtype=x0.dtype)
+    upper = jnp.asarray(settings.upper, dtype=x0.dtype)
+    fixed = _fixed(settings, fixed)
+    return lower, upper, fixed, jnp.where(fixed, x0, jnp.clip(x0, lower, upper))
+
+
+# -- Newton ---------------------------------------------------------------------------------
+class _NewtonState(NamedTuple):
     x: Array
     f: Array
     damping: Array
-    step_change: Array
     iteration: Array
     done: Array
+    converged: Array
 
 
-def _solve(fun: Callable[[Array, Any], Array], theta: Any, x0: Array, settings: NewtonSettings):
-    lower = jnp.asarray(settings.lower, dtype=x0.dtype)
-    upper = jnp.asarray(settings.upper, dtype=x0.dtype)
-    fixed = jnp.asarray(settings.fixed)
-    x0 = jnp.where(fixed, x0, jnp.clip(x0, lower, upper))
+def _newton(
+    fun: Callable[[Array, Any], Array],
+    theta: Any,
+    x0: Array,
+    fixed: Array,
+    settings: NewtonSettings,
+):
+    lower, upper, fixed, x0 = _box(settings, x0, fixed)
     f_of = lambda x: fun(x, theta)  # noqa: E731
     value_grad = jax.value_and_grad(f_of)
     hess_of = jax.hessian(f_of)
 
-    def cond(state: _State) -> Array:
+    def cond(state: _NewtonState) -> Array:
         return ~state.done & (state.iteration < settings.maxiter)
 
-    def body(state: _State) -> _State:
+    def body(state: _NewtonState) -> _NewtonState:
         f, g = value_grad(state.x)
         h = hess_of(state.x)
-        free = free_mask(state.x, g, settings)
+        free = free_mask(state.x, g, settings, fixed)
         gfree = jnp.where(free, g, 0.0)
-        step = jnp.linalg.solve(_masked_system(h, free, state.damping), -gfree)
+        step = solve_spd(_masked_system(h, free, state.damping), -gfree)
         x_new = jnp.where(free, jnp.clip(state.x + step, lower, upper), state.x)
         f_new = f_of(x_new)
         # near the minimum a Newton step changes f by less than its rounding error: accept
         # steps that do not increase f beyond that, or they are rejected at random
         accept = jnp.isfinite(f_new) & (f_new <= f + 1e-12 * (1.0 + jnp.abs(f)))
         moved = jnp.max(jnp.abs(x_new - state.x) / (1.0 + jnp.abs(state.x)))
-        converged = (jnp.max(jnp.abs(gfree)) < settings.gtol) | (accept & (moved <= settings.xtol))
-        return _State(
+        gmax = jnp.max(jnp.abs(gfree))
+        converged = jnp.isfinite(f) & ((gmax < settings.gtol) | (accept & (moved <= settings.xtol)))
+        stalled = state.damping > 1e12
+        return _NewtonState(
             x=jnp.where(accept, x_new, state.x),
             f=jnp.where(accept, f_new, f),
             damping=jnp.where(accept, state.damping * 0.2, state.damping * 10.0),
-            step_change=jnp.where(accept, f - f_new, state.step_change),
             iteration=state.iteration + 1,
-            done=converged | (state.damping > 1e12),
+            done=converged | stalled | ~jnp.isfinite(f),
+            converged=converged | (stalled & jnp.isfinite(f) & (gmax < STALL_GTOL)),
         )
 
-    init = _State(
+    init = _NewtonState(
         x=x0,
         f=f_of(x0),
         damping=jnp.asarray(1e-3, dtype=x0.dtype),
-        step_change=jnp.asarray(jnp.inf, dtype=x0.dtype),
         iteration=jnp.asarray(0),
         done=jnp.asarray(False),
+        converged=jnp.asarray(False),
     )
     final = jax.lax.while_loop(cond, body, init)
-    return final.x, final.iteration
+    return MinimizeResult(final.x, final.iteration, final.converged)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(0, 3))
+# -- BFGS -----------------------------------------------------------------------------------
+class _BfgsState(NamedTuple):
+    x: Array
+    f: Array
+    g: Array
+    inv_hess: Array
+    iteration: Array
+    done: Array
+    converged: Array
+    restarted: Array
+
+
+def _initial_inverse(curv: Array, fixed: Array) -> Array:
+    """Inverse of the curvature matrix, with unit curvature for components that have none
+    (unused or fixed parameters), made positive definite by a relative diagonal floor."""
+    diag = jnp.diagonal(curv)
+    scale = jnp.where(fixed | ~(diag > 0), 1.0, diag)
+    both = ~fixed[:, None] & ~fixed[None, :]
+    h = jnp.where(both, curv, 0.0)
+    h = jnp.where(jnp.eye(h.shape[0], dtype=bool), scale * (1.0 + 1e-10), h)
+    inverse = inv_spd(h)
+    # a Fisher matrix is positive semi-definite; if rounding made it singular, fall back to
+    # its diagonal
+    return jnp.where(jnp.all(jnp.isfinite(inverse)), inverse, jnp.diag(1.0 / scale))
+
+
+def _bfgs(
+    fun: Callable[[Array, Any], Array],
+    theta: Any,
+    x0: Array,
+    fixed: Array,
+    settings: NewtonSettings,
+    curvature: Callable[[Array, Any], Array] | None,
+):
+    lower, upper, fixed, x0 = _box(settings, x0, fixed)
+    f_of = lambda x: fun(x, theta)  # noqa: E731
+    value_grad = jax.value_and_grad(f_of)
+    curv_of = jax.hessian(f_of) if curvature is None else (lambda x: curvature(x, theta))  # noqa: E731
+    inv0 = _initial_inverse(curv_of(x0), fixed)
+
+    def line_search(x: Array, f: Array, g: Array, d: Array, free: Array):
+        def cond(c):
+            t, _, _, ok, n = c
+            return ~ok & (n < 40)
+
+        def body(c):
+            t, _, _, _, n = c
+            x_t = jnp.where(free, jnp.clip(x + t * d, lower, upper), x)
+            f_t = f_of(x_t)
+            decrease = jnp.sum(g * (x_t - x))
+            ok = jnp.isfinite(f_t) & (f_t <= f + 1e-4 * decrease + 1e-13 * (1.0 + jnp.abs(f)))
+            return t * 0.5, x_t, f_t, ok, n + 1
+
+        one = jnp.asarray(1.0, x.dtype)
+        _, x_t, f_t, ok, _ = jax.lax.while_loop(cond, body, (one, x, f, jnp.asarray(False), 0))
+        return x_t, f_t, ok
+
+    def cond(state: _BfgsState) -> Array:
+        return ~state.done & (state.iteration < settings.maxiter)
+
+    def body(state: _BfgsState) -> _BfgsState:
+        free = free_mask(state.x, state.g, settings, fixed)
+        gfree = jnp.where(free, state.g, 0.0)
+        both = free[:, None] & free[None, :]
+        b = jnp.where(both, state.inv_hess, 0.0)
+        d = -(b @ gfree)
+        edm = -0.5 * jnp.dot(gfree, d)
+        x_new, f_new, ok = line_search(state.x, state.f, state.g, d, free)
+        f_new, g_new = value_grad(x_new)
+        s = jnp.where(free, x_new - state.x, 0.0)
+        y = jnp.where(free, g_new - state.g, 0.0)
+        sy = jnp.dot(s, y)
+        update = ok & (sy > 1e-12 * jnp.sqrt(jnp.dot(s, s) * jnp.dot(y, y)) + 1e-300)
+        rho = 1.0 / jnp.where(update, sy, 1.0)
+        eye = jnp.eye(s.shape[0], dtype=s.dtype)
+        left = eye - rho * jnp.outer(s, y)
+        updated = left @ state.inv_hess @ left.T + rho * jnp.outer(s, s)
+        # a failed line search restarts from the curvature matrix once, then stops
+        inv_hess = jnp.where(update, updated, jnp.where(ok, state.inv_hess, inv0))
+        moved = jnp.max(jnp.abs(s) / (1.0 + jnp.abs(state.x)))
+        gmax = jnp.max(jnp.abs(gfree))
+        finite = jnp.isfinite(state.f)
+        converged = finite & ((edm < settings.gtol) | (ok & (moved <= settings.xtol)))
+        stalled = ~ok & state.restarted
+        return _BfgsState(
+            x=jnp.where(ok, x_new, state.x),
+            f=jnp.where(ok, f_new, state.f),
+            g=jnp.where(ok, g_new, state.g),
+            inv_hess=inv_hess,
+            iteration=state.iteration + 1,
+            done=converged | stalled | ~finite,
+            converged=converged | (stalled & finite & (gmax < STALL_GTOL)),
+            restarted=~ok,
+        )
+
+    f0, g0 = value_grad(x0)
+    init = _BfgsState(
+        x=x0,
+        f=f0,
+        g=g0,
+        inv_hess=inv0,
+        iteration=jnp.asarray(0),
+        done=jnp.asarray(False),
+        converged=jnp.asarray(False),
+        restarted=jnp.asarray(False),
+    )
+    final = jax.lax.while_loop(cond, body, init)
+    return MinimizeResult(final.x, final.iteration, final.converged)
+
+
+def _solve(fun, theta, x0, fixed, settings, curvature=None) -> MinimizeResult:
+    if settings.method == "bfgs":
+        return _bfgs(fun, theta, x0, fixed, settings, curvature)
+    return _newton(fun, theta, x0, fixed, settings)
+
+
 def minimize(
-    fun: Callable[[Array, Any], Array], theta: Any, x0: Array, settings: NewtonSettings
-) -> Array:
+    fun: Callable[[Array, Any], Array],
+    theta: Any,
+    x0: Array,
+    settings: NewtonSettings,
+    curvature: Callable[[Array, Any], Array] | None = None,
+    fixed: Array | None = None,
+) -> MinimizeResult:
     """:math:`\\arg\\min_x f(x, \\theta)` in the box, fixed components taken from ``x0``.
 
-    Differentiable in ``theta`` (any pytree of arrays: data, a model) and in the fixed
-    components of ``x0`` by implicit differentiation.
+    Returns a :class:`MinimizeResult`; its ``x`` is differentiable in ``theta`` (any pytree of
+    arrays: data, a model) and in the fixed components of ``x0`` by implicit
+    differentiation. ``curvature(x, theta)``, a positive semi-definite approximation of the
+    Hessian, starts the BFGS method (default: the exact Hessian). ``fixed``, a boolean array
+    that may be traced, holds more components fixed than ``settings.fixed`` (so that free and
+    conditional fits share one compiled, vmapped solver).
 
     Example:
         >>> import jax, jax.numpy as jnp
         >>> f = lambda x, t: jnp.sum((x - t) ** 2)
         >>> s = NewtonSettings(lower=(0.0, 0.0), upper=(10.0, 10.0), fixed=(False, False))
-        >>> minimize(f, jnp.array([2.0, -1.0]), jnp.ones(2), s).tolist()
-        [2.0, 0.0]
-        >>> jax.jacobian(lambda t: minimize(f, t, jnp.ones(2), s))(jnp.array([2.0, -1.0])).tolist()
-        [[1.0, 0.0], [0.0, 0.0]]
+        >>> result = minimize(f, jnp.array([2.0, -1.0]), jnp.ones(2), s)
+        >>> result.x.tolist(), bool(result.converged)
+        ([2.0, 0.0], True)
+        >>> jax.jacobian(lambda t: minimize(f, t, jnp.ones(2), s).x)(jnp.array([2.0, -1.0]))
+        Array([[1., 0.],
+               [0., 0.]], dtype=float64)
+        >>> minimize(f, jnp.array([2.0, 3.0]), jnp.ones(2), s, fixed=jnp.array([True, False])).x
+        Array([1., 3.], dtype=float64)
     """
-    return _solve(fun, theta, x0, settings)[0]
+    if fixed is None:
+        fixed = jnp.zeros(len(settings.fixed), dtype=bool)
+    result = _minimize(fun, theta, x0, jnp.asarray(fixed, dtype=bool), settings, curvature)
+    # the counters carry no derivative: symbolic zeros let flags be combined under grad
+    return result._replace(
+        nit=jax.lax.stop_gradient(result.nit), converged=jax.lax.stop_gradient(result.converged)
+    )
 
 
-def _minimize_fwd(fun, theta, x0, settings):
-    x = _solve(fun, theta, x0, settings)[0]
-    return x, (x, theta)
+@partial(jax.custom_vjp, nondiff_argnums=(0, 4, 5))
+def _minimize(fun, theta, x0, fixed, settings, curvature) -> MinimizeResult:
+    return _solve(fun, theta, x0, fixed, settings, curvature)
 
 
-def _minimize_bwd(fun, settings, residuals, ct):
-    x, theta = residuals
+def _minimize_fwd(fun, theta, x0, fixed, settings, curvature):
+    result = _solve(fun, theta, x0, fixed, settings, curvature)
+    return result, (result.x, theta, fixed)
+
+
+def _minimize_bwd(fun, settings, curvature, residuals, ct):
+    x, theta, fixed_extra = residuals
+    ct = ct.x
     grad_x = jax.grad(fun, argnums=0)
     g = grad_x(x, theta)
     h = jax.hessian(fun, argnums=0)(x, theta)
-    free = free_mask(x, g, settings)
-    fixed = jnp.asarray(settings.fixed)
-    u = jnp.linalg.solve(_masked_system(h, free, jnp.zeros((), x.dtype)), jnp.where(free, ct, 0.0))
-    u = jnp.where(free, u, 0.0)
+    free = free_mask(x, g, settings, fixed_extra)
+    fixed = _fixed(settings, fixed_extra)
+    system = _masked_system(h, free, jnp.zeros((), x.dtype))
+    u = jnp.where(free, solve_spd(system, jnp.where(free, ct, 0.0)), 0.0)
     _, vjp_theta = jax.vjp(lambda t: grad_x(x, t), theta)
     (theta_ct,) = vjp_theta(-u)
     x0_ct = jnp.where(fixed, ct - h @ u, 0.0)
-    return theta_ct, x0_ct
+    return theta_ct, x0_ct, None
 
 
-minimize.defvjp(_minimize_fwd, _minimize_bwd)
+_minimize.defvjp(_minimize_fwd, _minimize_bwd)

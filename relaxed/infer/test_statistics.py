@@ -39,7 +39,16 @@ from relaxed.exceptions import InvalidParameters
 from relaxed.histfactory.model import Model
 from relaxed.infer.mle import fit, fixed_poi_fit
 
-__all__ = ["q0", "qmu", "qmu_tilde", "tmu", "tmu_tilde", "get_test_stat", "TEST_STATISTICS"]
+__all__ = [
+    "q0",
+    "qmu",
+    "qmu_tilde",
+    "tmu",
+    "tmu_tilde",
+    "get_test_stat",
+    "from_fits",
+    "TEST_STATISTICS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +308,27 @@ def q0(
     tmu_v, (mubhathat, muhatbhat) = _tmu_like(zero, data, pdf, init_pars, par_bounds, fixed_params)
     q0_v = jnp.where(muhatbhat[_poi_index(pdf)] < 0.0, 0.0, tmu_v)
     return _returns((q0_v, (mubhathat, muhatbhat)), return_fitted_pars)
+
+
+def from_fits(
+    test_stat: str, mu: ArrayLike, cond_nll: Array, free_nll: Array, muhat: Array
+) -> Array:
+    r"""A test statistic from the conditional and free fits' ``twice_nll`` and :math:`\hat\mu`:
+    :math:`t = \max(0, -2\ln L(\mu,\hat{\hat\theta}) + 2\ln L(\hat\mu,\hat\theta))`,
+    zero where :math:`\hat\mu > \mu` (``"q"``, ``"qtilde"``; the POI's bounds make the
+    difference) or :math:`\hat\mu < 0` (``"q0"``, with ``mu`` = 0).
+
+    Example:
+        >>> float(from_fits("q", 1.0, jnp.asarray(5.0), jnp.asarray(1.0), jnp.asarray(0.2)))
+        4.0
+        >>> float(from_fits("q", 1.0, jnp.asarray(5.0), jnp.asarray(1.0), jnp.asarray(1.5)))
+        0.0
+    """
+    get_test_stat(test_stat)
+    t = jnp.clip(cond_nll - free_nll, 0.0, None)
+    if test_stat == "q0":
+        return jnp.where(muhat < 0.0, 0.0, t)
+    return jnp.where(muhat > jnp.asarray(mu, dtype=t.dtype), 0.0, t)
 
 
 #: Test statistics by the names hypotest and the calculators accept (pyhf's names).

@@ -1,0 +1,116 @@
+r"""Small dense symmetric positive-definite solves in plain JAX operations (no LAPACK call).
+
+Fits are mapped with ``jax.vmap`` (several starting points, toys, scan points, signal
+grids). On CPU a batched ``jnp.linalg.solve`` or ``cholesky`` becomes one LAPACK FFI call
+that splits its batch over XLA's thread pool and waits for the pieces on that same pool;
+when every worker thread is itself inside such a call (two of them on a 2-core machine) the
+process deadlocks (relaxed issue 10: ``lapack_dgetrf_ffi`` -> ``ParallelBatchMap`` ->
+``BlockingCounter::Wait``). These routines use only matrix-vector products and
+elementwise operations inside a ``lax.fori_loop``, so they batch like any other array code.
+They are also differentiable (they are ordinary JAX code).
+
+The Cholesky factor :math:`A = LL^\top` is built column by column,
+
+.. math::
+
+    v = A_{:,j} - L L_{j,:}^\top,\qquad L_{jj} = \sqrt{v_j},\qquad
+    L_{ij} = v_i / L_{jj}\ (i > j),
+
+and :math:`Ax = b` is solved by forward and back substitution. A matrix that is not
+positive definite gives NaN (the square root of a negative pivot), which callers use as the
+signal to increase damping.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+from jax.typing import ArrayLike
+
+__all__ = ["cholesky", "cho_solve", "solve_spd", "inv_spd"]
+
+#: Up to this size the loops are unrolled at trace time (no XLA while loop: faster for the
+#: tiny systems of small models, where a loop iteration's fixed cost dominates).
+UNROLL_MAX = 12
+
+
+def _loop(n: int, body, init: Array) -> Array:
+    if n <= UNROLL_MAX:
+        for i in range(n):
+            init = body(i, init)
+        return init
+    return jax.lax.fori_loop(0, n, body, init)
+
+
+def cholesky(a: ArrayLike) -> Array:
+    r"""Lower-triangular :math:`L` with :math:`A = LL^\top` (NaN if :math:`A` is not
+    positive definite).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> cholesky(jnp.array([[4.0, 2.0], [2.0, 5.0]])).tolist()
+        [[2.0, 0.0], [1.0, 2.0]]
+    """
+    a = jnp.asarray(a)
+    n = a.shape[-1]
+    rows = jnp.arange(n)
+
+    def column(j: Array, lower: Array) -> Array:
+        v = a[:, j] - lower @ lower[j, :]
+        pivot = jnp.sqrt(v[j])
+        col = jnp.where(rows >= j, v / pivot, 0.0)
+        return lower.at[:, j].set(col)
+
+    return _loop(n, column, jnp.zeros_like(a))
+
+
+def cho_solve(lower: ArrayLike, b: ArrayLike) -> Array:
+    r""":math:`x = (LL^\top)^{-1} b` for a Cholesky factor :math:`L` and a vector :math:`b`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> lower = cholesky(jnp.array([[4.0, 2.0], [2.0, 5.0]]))
+        >>> cho_solve(lower, jnp.array([8.0, 9.0])).tolist()
+        [1.375, 1.25]
+    """
+    lower = jnp.asarray(lower)
+    b = jnp.asarray(b)
+    n = lower.shape[-1]
+    diag = jnp.diagonal(lower)
+
+    def forward(i: Array, y: Array) -> Array:  # L y = b, y below i still zero
+        return y.at[i].set((b[i] - lower[i, :] @ y) / diag[i])
+
+    def backward(k: Array, x: Array) -> Array:  # L^T x = y, from the last row up
+        i = n - 1 - k
+        return x.at[i].set((y[i] - lower[:, i] @ x) / diag[i])
+
+    y = _loop(n, forward, jnp.zeros_like(b))
+    return _loop(n, backward, jnp.zeros_like(b))
+
+
+def solve_spd(a: ArrayLike, b: ArrayLike) -> Array:
+    r""":math:`x = A^{-1} b` for a symmetric positive-definite :math:`A`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> solve_spd(jnp.array([[4.0, 2.0], [2.0, 5.0]]), jnp.array([8.0, 9.0])).tolist()
+        [1.375, 1.25]
+    """
+    return cho_solve(cholesky(a), b)
+
+
+def inv_spd(a: ArrayLike) -> Array:
+    r""":math:`A^{-1}` for a symmetric positive-definite :math:`A` (columns solved at once).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> inv_spd(jnp.array([[4.0, 2.0], [2.0, 5.0]])).tolist()
+        [[0.3125, -0.125], [-0.125, 0.25]]
+    """
+    a = jnp.asarray(a)
+    lower = cholesky(a)
+    eye = jnp.eye(a.shape[-1], dtype=a.dtype)
+    inverse = jax.vmap(lambda e: cho_solve(lower, e))(eye)
+    return 0.5 * (inverse + inverse.T)
