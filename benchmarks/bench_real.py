@@ -448,6 +448,37 @@ def _selected(name: str, only: list[str] | None) -> bool:
     return not only or any(o.lower() in name.lower() for o in only)
 
 
+def _cell(times: dict[str, Any] | None, keys: tuple[str, ...]) -> str:
+    if not times:
+        return "-"
+    values = [times.get(k) for k in keys]
+    return "/".join("-" if v is None else f"{v:.3g}" for v in values)
+
+
+def _answer(values: dict[str, Any]) -> str:
+    if "error" in values:
+        return "ERR"
+    for key in ("twice_nll", "CLs_obs", "upper_limit_obs"):
+        if values.get(key) is not None:
+            return f"{values[key]:.5g}"
+    diff = values.get("CLs_obs_vs_pyhf")
+    return f"d{diff['max_abs_diff']:.1e}" if diff else "-"
+
+
+def _summary(rows: list[dict[str, Any]]) -> None:
+    """A readable table on stderr: seconds (relaxed: warm/cold empty cache/cold cache warm;
+    others: warm/cold) and each engine's answer."""
+    print("\nseconds: relaxed warm/cold/cold-cache-warm, others warm/cold", file=sys.stderr)
+    for row in rows:
+        cells = [f"{row['name'][:44]:44s}"]
+        ours = row.get("relaxed_s")
+        cells.append(f"relaxed {_cell(ours, ('warm', 'cold_empty_cache', 'cold_cache_warm')):22s}")
+        for engine in OTHERS:
+            cells.append(f"{engine} {_cell(row.get(f'{engine}_s'), ('warm', 'cold')):16s}")
+        answers = [f"{engine}={_answer(v)}" for engine, v in row.get("values", {}).items() if v]
+        print(" ".join(cells + answers), file=sys.stderr)
+
+
 def _versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
     for dist in ("jax", "jaxlib", "pyhf", "iminuit", "scipy", "numpy", "nextstat"):
@@ -603,6 +634,7 @@ def main() -> None:
         "versions": _versions(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
     }
+    _summary(rows)
     text = json.dumps(document, indent=2)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
