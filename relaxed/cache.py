@@ -15,17 +15,37 @@ Where the cache lives:
 :func:`set_cache_dir` moves or disables it from Python (the ``neos`` command's
 ``--cache-dir``). A cache directory that cannot be created is skipped with a warning, never an
 error: the cache only saves time.
+
+JAX's cache stores compiled executables, but a new process must still trace and lower the
+Python function before it can look one up, and for a hypothesis test that takes longer than
+the compilation it saves. :func:`compiled_call` therefore also stores the lowered program
+(``jax.export``, in ``exported/``), keyed by what the computation depends on (the model's
+structure without its names, static options, argument shapes, the JAX version and a hash of
+relaxed's own source), so a new process calls it without tracing.
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import os
+import pickle
+import tempfile
 import warnings
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import Any
 
 import jax
 
-__all__ = ["cache_dir", "default_cache_dir", "set_cache_dir", "ENV_VAR"]
+__all__ = [
+    "cache_dir",
+    "default_cache_dir",
+    "set_cache_dir",
+    "compiled_call",
+    "release_if_needed",
+    "ENV_VAR",
+]
 
 #: Environment variable that moves (a path) or disables (``off``) the cache.
 ENV_VAR = "RELAXED_CACHE_DIR"
@@ -69,6 +89,7 @@ def set_cache_dir(path: str | os.PathLike[str] | None) -> Path | None:
     """
     global _current
     _reset()
+    _EXPORTED.clear()
     if path is None:
         jax.config.update("jax_enable_compilation_cache", False)
         _current = None
@@ -111,3 +132,126 @@ def cache_dir() -> Path | None:
         True
     """
     return _current
+
+
+_EXPORTED: dict[Any, Callable[..., Any]] = {}
+_SOURCE: list[str] = []
+
+
+def _source_digest() -> str:
+    """A hash of relaxed's source files and the JAX version: stored programs from other code
+    are never used."""
+    if not _SOURCE:
+        digest = hashlib.sha256(f"{jax.__version__}/{jax.config.jax_enable_x64}".encode())
+        root = Path(__file__).resolve().parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+        _SOURCE.append(digest.hexdigest())
+    return _SOURCE[0]
+
+
+def _signature(args: Any) -> tuple[Any, ...]:
+    """Hashable shapes and dtypes of the arguments (Python scalars by their type)."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    return treedef, tuple((getattr(x, "shape", ()), getattr(x, "dtype", type(x))) for x in leaves)
+
+
+def _stable(key: Any) -> bytes:
+    """The key as bytes that are the same in every process."""
+    name, static, (treedef, avals) = key
+    avals = tuple((shape, str(dtype)) for shape, dtype in avals)
+    return pickle.dumps((name, static, str(treedef), avals, _source_digest()), protocol=4)
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _load_or_export(name: str, fn: Callable[..., Any], key: Hashable, args: Any) -> Any:
+    folder = cache_dir()
+    if folder is None:
+        return jax.jit(fn)
+    from jax import export
+
+    digest = hashlib.sha256(_stable(key)).hexdigest()
+    path = folder / "exported" / f"{name}-{digest[:32]}.bin"
+    if path.is_file():
+        try:
+            return jax.jit(export.deserialize(bytearray(path.read_bytes())).call)
+        except Exception:  # a damaged or foreign file: export again below
+            pass
+    try:
+        exported = export.export(jax.jit(fn))(*args)
+        _write_bytes_atomic(path, exported.serialize())
+    except Exception as err:  # the cache only saves time: fall back to plain jit
+        warnings.warn(f"relaxed: could not store {name} in {folder}: {err}", stacklevel=3)
+        return jax.jit(fn)
+    return jax.jit(exported.call)
+
+
+def compiled_call(name: str, fn: Callable[..., Any], key: Hashable, *args: Any) -> Any:
+    """``jax.jit(fn)(*args)``, through a program stored on disk when the cache is on.
+
+    ``fn`` takes only arrays (any pytree of them) and returns a pytree of arrays; ``key``
+    names everything else the computation depends on (static options, the model's
+    structure). The first call in a process loads the stored program for (``name``, ``key``,
+    the arguments' shapes and dtypes, JAX's version, relaxed's source) or traces, stores and
+    uses it; later calls reuse it. Not for traced arguments (inside ``jit``/``grad``: call
+    the function directly there).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> compiled_call("doctest_square", lambda x: x * x, ("square",), jnp.arange(3.0))
+        Array([0., 1., 4.], dtype=float64)
+    """
+    full_key = (name, key, _signature(args))
+    call = _EXPORTED.get(full_key)
+    if call is None:
+        release_if_needed()
+        call = _load_or_export(name, fn, full_key, args)
+        _EXPORTED[full_key] = call
+    return call(*args)
+
+
+def _map_usage() -> float:
+    """The fraction of the process's memory-mapping limit in use (0 where unknown)."""
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            limit = int(f.read())
+        with open("/proc/self/maps", "rb") as f:
+            used = sum(1 for _ in f)
+    except (OSError, ValueError):
+        return 0.0
+    return used / limit if limit > 0 else 0.0
+
+
+def release_if_needed(fraction: float = 0.5) -> bool:
+    """Drop JAX's in-memory compiled code when the process uses more than ``fraction`` of
+    its memory mappings; returns whether it did.
+
+    Each compiled XLA:CPU program holds several hundred memory mappings (one set per kernel),
+    and Linux allows a process ``vm.max_map_count`` of them (65530 by default): past that, the
+    next compilation crashes the process. A few hundred distinct compiled fits (many model
+    structures in one process: signal grids, test suites) reach it. Dropped code comes back
+    from the persistent cache when it is needed again.
+
+    Example:
+        >>> release_if_needed(fraction=1.0)
+        False
+    """
+    if _map_usage() <= fraction:
+        return False
+    jax.clear_caches()
+    _EXPORTED.clear()
+    gc.collect()
+    return True

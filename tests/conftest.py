@@ -114,3 +114,13 @@ def hello_world_spec() -> dict[str, Any]:
             }
         ]
     }
+
+
+@pytest.fixture(autouse=True)
+def _release_compiled_code() -> None:
+    """The suite compiles hundreds of programs in one process; each takes memory mappings,
+    and past the kernel's limit the next compilation crashes (see
+    :func:`relaxed.cache.release_if_needed`)."""
+    from relaxed.cache import release_if_needed
+
+    release_if_needed()

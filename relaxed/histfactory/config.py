@@ -167,6 +167,36 @@ class Layout:
     def poi_index(self) -> int | None:
         return None if self.poi_name is None else self.slices[self.poi_name].start
 
+    @property
+    def structure_key(self) -> tuple[Any, ...]:
+        """What compiled code depends on: bin counts, modifier types and codes, parameter
+        inits, bounds and constraints, the index arrays; not the names (the samples and
+        systematics of signal patches are named after their signal point)."""
+        arrays = (
+            self.factor_index,
+            self.normsys_index,
+            self.bin_channel,
+            self.histosys_index,
+            self.aux_par_index,
+            self.normal_aux,
+            self.poisson_aux,
+        )
+        paramsets = tuple(
+            (p.n_parameters, p.is_scalar, p.inits, p.bounds, p.fixed, p.pdf_type, p.modifier_types)
+            for p in self.paramsets
+        )
+        return (
+            self.channel_nbins,
+            len(self.samples),
+            tuple(kind for _, kind in self.modifiers),
+            paramsets,
+            self.poi_index,
+            self.modifier_settings,
+            self.normsys_code,
+            self.histosys_code,
+            tuple((a.shape, a.tobytes()) for a in arrays),
+        )
+
 
 class ModelConfig:
     """pyhf-style view of a model's configuration (``model.config``).

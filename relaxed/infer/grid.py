@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from relaxed import cache
 from relaxed.exceptions import InvalidArgument, PatchSetVerificationError, RelaxedError
 from relaxed.histfactory.model import Model
 from relaxed.histfactory.patchset import PatchSet
@@ -37,9 +38,8 @@ __all__ = ["hypotest_grid", "structure_key"]
 
 
 def structure_key(model: Model) -> tuple[Any, ...]:
-    """What the compiled test depends on: bin counts, modifier types and codes, parameter
-    inits, bounds and constraints, the index arrays; not the names (signal samples and their
-    systematics are named after the signal point, so every patch has other names).
+    """What the compiled test depends on (``Layout.structure_key``): the structure without
+    the names, so that patches whose signal samples are named after their point share code.
 
     Example:
         >>> import relaxed
@@ -50,31 +50,7 @@ def structure_key(model: Model) -> tuple[Any, ...]:
         >>> structure_key(model("a")) == structure_key(model("b"))
         True
     """
-    layout = model._layout
-    arrays = (
-        layout.factor_index,
-        layout.normsys_index,
-        layout.bin_channel,
-        layout.histosys_index,
-        layout.aux_par_index,
-        layout.normal_aux,
-        layout.poisson_aux,
-    )
-    paramsets = tuple(
-        (p.n_parameters, p.is_scalar, p.inits, p.bounds, p.fixed, p.pdf_type, p.modifier_types)
-        for p in layout.paramsets
-    )
-    return (
-        layout.channel_nbins,
-        len(layout.samples),
-        tuple(kind for _, kind in layout.modifiers),
-        paramsets,
-        layout.poi_index,
-        layout.modifier_settings,
-        layout.normsys_code,
-        layout.histosys_code,
-        tuple((a.shape, a.tobytes()) for a in arrays),
-    )
+    return model._layout.structure_key
 
 
 def _stack(models: Sequence[Model]) -> Model:
@@ -238,6 +214,7 @@ def _run_group(
     calls are dispatched asynchronously and collected at the end."""
     _, model0, _, init, config = entries[indices[0]]
     treedef = jax.tree_util.tree_structure(model0)
+    cache.release_if_needed()
     if upper_limits:
         low, up = model0.config.suggested_bounds()[model0.config.poi_index]
         setup = intervals._Setup(config, test_stat, "asymptotics", (("calc_base_dist", "normal"),))

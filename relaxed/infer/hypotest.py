@@ -22,6 +22,7 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
+from relaxed import cache
 from relaxed.exceptions import InvalidData, InvalidParameters
 from relaxed.histfactory.model import Model
 from relaxed.infer import calculators
@@ -240,18 +241,29 @@ def hypotest(
     calculators._check_test_stat(test_stat)
     init, config = calculators._resolve(model, init_pars, par_bounds, fixed_params, solver)
     flags = (return_tail_probs, return_expected, return_expected_set, return_test_statistics)
-    returns, converged = _assembled_jit(
-        calctype,
-        test_stat,
-        flags,
-        tuple(sorted(kwargs.items())),
-        model,
-        model._data(data),
-        poi_test if isinstance(poi_test, float) else jnp.asarray(poi_test, dtype=jnp.float64),
-        init,
-        key,
-        config,
-    )
+    static = (calctype, test_stat, flags, tuple(sorted(kwargs.items())))
+    data = model._data(data)
+    poi = poi_test if isinstance(poi_test, float) else jnp.asarray(poi_test, dtype=jnp.float64)
+    leaves, treedef = jax.tree_util.tree_flatten(model)
+    traced = any(isinstance(x, jax.core.Tracer) for x in (*leaves, data, poi, init))
+    if traced:
+        returns, converged = _assembled_jit(*static, model, data, poi, init, key, config)
+    else:  # through the program stored on disk: a new process does not trace again
+
+        def flat(leaves: list[Array], data: Array, poi: Array, init: Array, key: Array) -> Any:
+            m = jax.tree_util.tree_unflatten(treedef, leaves)
+            return _assembled(*static, m, data, poi, init, key, config)
+
+        returns, converged = cache.compiled_call(
+            "hypotest",
+            flat,
+            (static, config, model._layout.structure_key),
+            leaves,
+            data,
+            poi,
+            init,
+            key,
+        )
     check_converged(_Converged(converged), "a fit of the hypothesis test")
     return returns
 

@@ -30,16 +30,8 @@ from jax.typing import ArrayLike
 
 __all__ = ["cholesky", "cho_solve", "solve_spd", "inv_spd"]
 
-#: Up to this size the loops are unrolled at trace time (no XLA while loop: faster for the
-#: tiny systems of small models, where a loop iteration's fixed cost dominates).
-UNROLL_MAX = 12
-
 
 def _loop(n: int, body, init: Array) -> Array:
-    if n <= UNROLL_MAX:
-        for i in range(n):
-            init = body(i, init)
-        return init
     return jax.lax.fori_loop(0, n, body, init)
 
 
