@@ -40,9 +40,9 @@ Speed-ups are the other engine's time over relaxed's (> 1: relaxed is faster).
                                     [--engines relaxed,pyhf,...] [--output FILE]
 
 ``--quick`` runs the 1Lbb rows (one signal point, the first 5 patches of the patch set) and the
-hello world, a smoke test of about two minutes on 2 cores. ``--only NAME`` (repeatable) keeps
+hello world: a smoke test of about 80 s on 2 cores. ``--only NAME`` (repeatable) keeps
 the workspaces whose name contains NAME (1Lbb, eRJR, compressed, staus, sbottom, hello).
-The full run takes about 25 minutes on 2 cores; progress goes to stderr. NextStat's column is
+The full run takes about 15 minutes on 2 cores; progress goes to stderr. NextStat's column is
 left out when ``nextstat`` is not installed.
 """
 
@@ -180,6 +180,58 @@ def _short(result: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def differences(row: dict[str, Any]) -> dict[str, Any]:
+    """|other engine's answer - relaxed's| for each number both gave (a fast wrong answer
+    shows here)."""
+    values = row.get("values", {})
+    ours = values.get("relaxed", {})
+    out: dict[str, Any] = {}
+    for engine in OTHERS:
+        theirs = values.get(engine, {})
+        diff = {}
+        for key in ("twice_nll", "CLs_obs", "upper_limit_obs"):
+            if isinstance(ours.get(key), float) and isinstance(theirs.get(key), float):
+                diff[key] = abs(theirs[key] - ours[key])
+        for key in ("CLs_exp", "upper_limit_exp"):
+            if ours.get(key) and theirs.get(key):
+                diff[f"{key}_median"] = abs(theirs[key][2] - ours[key][2])
+        if diff:
+            out[engine] = diff
+    return out
+
+
+def _failed(row: dict[str, Any], engine: str) -> bool:
+    values = row.get("values", {}).get(engine, {})
+    return bool(values.get("error") or values.get("skipped"))
+
+
+def speedups(row: dict[str, Any]) -> dict[str, Any]:
+    """Other engine's time over relaxed's, for every engine that gave an answer (a failed
+    call's time is no comparison). Where an engine's warm calls were skipped (its cold call
+    took too long), its cold time stands in and ``warm_from_cold`` says so."""
+    ours = row.get("relaxed_s")
+    if not ours or "skipped" in ours or _failed(row, "relaxed"):
+        return {}
+    out = {}
+    for engine in OTHERS:
+        theirs = row.get(f"{engine}_s")
+        if not theirs or _failed(row, engine):
+            continue
+        entry: dict[str, Any] = {}
+        if ours.get("warm") is not None:
+            warm = theirs.get("warm")
+            if warm is None and theirs.get("cold") is not None:
+                warm = theirs["cold"]
+                entry["warm_from_cold"] = True
+            entry["warm"] = _ratio(warm, ours["warm"])
+            if ours.get("warm_sync_dispatch") is not None:
+                entry["warm_vs_sync_dispatch"] = _ratio(warm, ours["warm_sync_dispatch"])
+        entry["cold_vs_empty_cache"] = _ratio(theirs.get("cold"), ours.get("cold_empty_cache"))
+        entry["cold_vs_cache_warm"] = _ratio(theirs.get("cold"), ours.get("cold_cache_warm"))
+        out[f"vs_{engine}"] = entry
+    return out
+
+
 class Bench:
     """Runs the workers and the command lines one at a time and assembles the rows."""
 
@@ -225,7 +277,11 @@ class Bench:
                 cwd=ROOT,
             )
         except subprocess.TimeoutExpired:
-            return {"engine": engine, "error": f"timeout after {self.args.timeout} s", "timeout": 1}
+            return {
+                "engine": engine,
+                "error": f"timeout after {self.args.timeout} s",
+                "timeout": True,
+            }
         elapsed = time.perf_counter() - start
         if result_file.exists():
             result = json.loads(result_file.read_text())
@@ -297,13 +353,15 @@ class Bench:
                 if res.get("warm_skipped"):
                     times["warm_skipped"] = res["warm_skipped"]
                 row[f"{engine}_s"] = times
-        row["speedup"] = self.speedups(row)
         if kind == "grid":
             row["values"] = self.grid_values(results)
         else:
             row["values"] = {
                 engine: {k: res[k] for k in ANSWERS if k in res} for engine, res in results.items()
             }
+        row["speedup"] = speedups(row)
+        if kind != "grid":
+            row["abs_diff_vs_relaxed"] = differences(row)
         errors = {e: r["warm_error"] for e, r in results.items() if r.get("warm_error")}
         if errors:
             row["warm_errors"] = errors
@@ -311,26 +369,6 @@ class Bench:
         if notes:
             row["notes"] = notes
         return row
-
-    def speedups(self, row: dict[str, Any]) -> dict[str, Any]:
-        ours = row.get("relaxed_s")
-        if not ours:
-            return {}
-        out = {}
-        for engine in OTHERS:
-            theirs = row.get(f"{engine}_s")
-            if not theirs:
-                continue
-            warm = theirs["warm"] if theirs.get("warm") is not None else theirs.get("cold")
-            entry = {
-                "warm": _ratio(warm, ours.get("warm")),
-                "cold_vs_empty_cache": _ratio(theirs.get("cold"), ours.get("cold_empty_cache")),
-                "cold_vs_cache_warm": _ratio(theirs.get("cold"), ours.get("cold_cache_warm")),
-            }
-            if ours.get("warm_sync_dispatch") is not None:
-                entry["warm_vs_sync_dispatch"] = _ratio(warm, ours["warm_sync_dispatch"])
-            out[f"vs_{engine}"] = entry
-        return out
 
     @staticmethod
     def grid_values(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -368,7 +406,8 @@ class Bench:
         elapsed = time.perf_counter() - start
         out: dict[str, Any] = {"process_s": elapsed}
         if proc.returncode != 0:
-            out["error"] = f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}"
+            last = (proc.stderr.strip().splitlines() or [""])[-1]
+            out["error"] = f"exit {proc.returncode}: {last[-300:]}"
             return out
         try:
             doc = json.loads(proc.stdout)
@@ -401,20 +440,13 @@ class Bench:
             if engine not in self.engines:
                 continue
             res = self.command(argv)
-            self.log(f"{label} {engine}: {res.get('process_s')} s {res.get('error', '')}")
+            self.log(f"{label} {engine}: {res.get('process_s')} s {res.get('error', '')[:100]}")
             row[f"{engine}_s"] = {"cold": res.get("process_s")}
             row[f"command_{engine}"] = " ".join(argv)
             values[engine] = {k: v for k, v in res.items() if k != "process_s"}
-        ours = row["relaxed_s"]
-        row["speedup"] = {}
-        for engine in ("pyhf", "pyhf_minuit"):
-            if f"{engine}_s" in row:
-                theirs = row[f"{engine}_s"]["cold"]
-                row["speedup"][f"vs_{engine}"] = {
-                    "cold_vs_empty_cache": _ratio(theirs, ours.get("cold_empty_cache")),
-                    "cold_vs_cache_warm": _ratio(theirs, ours.get("cold_cache_warm")),
-                }
         row["values"] = values
+        row["speedup"] = speedups(row)
+        row["abs_diff_vs_relaxed"] = differences(row)
         return row
 
     def patchset(self, path: Path, first: int | None) -> tuple[str, int]:
@@ -491,9 +523,21 @@ def _versions() -> dict[str, str | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, metavar="DIR")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=DEFAULT_REFERENCE,
+        metavar="DIR",
+        help="the atlas_real folder (default: shared/reference/atlas_real next to the repository)",
+    )
     parser.add_argument("--quick", action="store_true", help="1Lbb (one point) + hello world")
-    parser.add_argument("--only", action="append", metavar="NAME", help="workspace name part")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="keep workspaces whose name contains NAME (1Lbb, eRJR, compressed, staus_highMass, "
+        "staus_lowMass, sbottom_RegionA, sbottom_RegionB, hello); repeatable",
+    )
     parser.add_argument("--parts", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
     parser.add_argument("--engines", default=",".join(ENGINES), help="subset of the engines")
     parser.add_argument(
@@ -507,7 +551,12 @@ def main() -> None:
         metavar="N",
         help="only the first N patches of a patch set (default: all; --quick: 5)",
     )
-    parser.add_argument("--minuit-tolerance", type=float, default=1e-4)
+    parser.add_argument(
+        "--minuit-tolerance",
+        type=float,
+        default=1e-4,
+        help="pyhf.optimize.minuit_optimizer(tolerance=...) (default 1e-4: EDM < 2e-7)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per process")
     parser.add_argument(
         "--warm-budget", type=float, help="seconds of warm calls (default 3; --quick: 1)"

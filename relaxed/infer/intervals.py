@@ -34,6 +34,7 @@ import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
 
+from relaxed import cache
 from relaxed.exceptions import InvalidParameters
 from relaxed.histfactory.model import Model
 from relaxed.infer import calculators
@@ -349,7 +350,18 @@ def root_scan(
     level = jnp.asarray(level, dtype=jnp.float64)
     bounds = (float(bounds_low), float(bounds_up))
     rtol_arr = jnp.asarray(rtol, dtype=jnp.float64)
-    roots = _roots_jit(model, data, init, key, level, rtol_arr, setup, bounds, int(maxiter))
+    leaves, treedef = jax.tree_util.tree_flatten(model)
+    args = (leaves, data, init, key, level, rtol_arr)
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(args)):
+        roots = _roots_jit(model, data, init, key, level, rtol_arr, setup, bounds, int(maxiter))
+    else:  # through the program stored on disk: a new process does not trace again
+
+        def flat(leaves, data, init, key, level, rtol):
+            m = jax.tree_util.tree_unflatten(treedef, leaves)
+            return _find_roots(m, data, init, key, level, setup, bounds, rtol, int(maxiter))
+
+        static = (setup, bounds, int(maxiter), model._layout.structure_key)
+        roots = cache.compiled_call("upper_limit", flat, static, *args)
     return roots[0], [roots[i] for i in range(1, 6)]
 
 
