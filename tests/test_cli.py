@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyhf
 import pytest
+from conftest import shared_path
 
 from neos.cli import main
 
@@ -907,18 +908,9 @@ def test_grid_errors(files, capsys, tmp_path, stand_in_grid):
     )
 
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "pyhf"
-
-
 def test_grid_matches_pyhf_on_its_example_patch_set(capsys, tight_pyhf):
-    bkgonly = REFERENCE / "tests_test_patchset_example_bkgonly.json"
-    patchset = REFERENCE / "tests_test_patchset_example_patchset.json"
-    if not (bkgonly.is_file() and patchset.is_file()):
-        pytest.skip(f"pyhf's example patch set is not in {REFERENCE}")
-    try:
-        import relaxed.infer.grid  # noqa: F401
-    except ImportError:
-        pytest.skip("relaxed.infer.grid (hypotest_grid) is not written yet")
+    bkgonly = shared_path("pyhf/tests_test_patchset_example_bkgonly.json")
+    patchset = shared_path("pyhf/tests_test_patchset_example_patchset.json")
     records = _run_json(capsys, ["grid", str(bkgonly), str(patchset), "--quiet"])
     ws = pyhf.Workspace(json.loads(bkgonly.read_text()))
     pyhf_patchset = pyhf.PatchSet(json.loads(patchset.read_text()))
@@ -981,10 +973,6 @@ def test_train_json_summary(capsys, tmp_path, monkeypatch):
 def test_grid_exclusion_of_a_hello_world_signal_grid(capsys, tmp_path, tight_pyhf, drawn):
     """The real grid on 3 x 3 signal points (signal yields s1, s2 in the two bins): CLs as
     pyhf's, and the exclusion figure drawn in the (s1, s2) plane."""
-    try:
-        from relaxed.infer.grid import hypotest_grid  # noqa: F401
-    except ImportError:
-        pytest.skip("relaxed.infer.grid (hypotest_grid) is not written yet")
     from relaxed.histfactory.patchset import digest
 
     background = {

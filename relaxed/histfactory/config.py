@@ -103,8 +103,8 @@ class Layout:
     poisson_aux: np.ndarray  # positions with a Poisson constraint
     aux_order: tuple[str, ...] = field(default=())
 
-    def __post_init__(self) -> None:
-        arrays = (
+    def _index_arrays(self) -> tuple[np.ndarray, ...]:
+        return (
             self.factor_index,
             self.normsys_index,
             self.bin_channel,
@@ -113,6 +113,9 @@ class Layout:
             self.normal_aux,
             self.poisson_aux,
         )
+
+    def __post_init__(self) -> None:
+        arrays = self._index_arrays()
         key = (
             self.channels,
             self.channel_nbins,
@@ -172,15 +175,7 @@ class Layout:
         """What compiled code depends on: bin counts, modifier types and codes, parameter
         inits, bounds and constraints, the index arrays; not the names (the samples and
         systematics of signal patches are named after their signal point)."""
-        arrays = (
-            self.factor_index,
-            self.normsys_index,
-            self.bin_channel,
-            self.histosys_index,
-            self.aux_par_index,
-            self.normal_aux,
-            self.poisson_aux,
-        )
+        arrays = self._index_arrays()
         paramsets = tuple(
             (p.n_parameters, p.is_scalar, p.inits, p.bounds, p.fixed, p.pdf_type, p.modifier_types)
             for p in self.paramsets
