@@ -15,11 +15,14 @@ Rows (one JSON object each, in ``rows``):
   (``upper_limit(data, model)``, bracket = the POI's bounds, rtol 1e-6); pyhf:
   ``upper_limits.upper_limit(data, model)`` with its default (toms748 root finding inside the
   POI's bounds, rtol 1e-4); NextStat: ``upper_limit(model, method="root")`` (rtol 1e-4).
-- ``grid``: every patch of a patch set (1Lbb's 125; eRJR's 64 with ``--erjr-grid``, long
-  because every eRJR patch has a structure of its own), hypotest at mu = 1. relaxed
+- ``grid``: every patch of a patch set (1Lbb's 125, eRJR's 64; ``--no-erjr-grid`` skips the
+  latter, whose pyhf-minuit loop is long), hypotest at mu = 1. relaxed
   ``relaxed.infer.grid.hypotest_grid(workspace, patchset)``; pyhf and NextStat loop over the
   patches (applied without the digest check: the 1Lbb patch set does not verify against its
-  background-only workspace). Values: the largest ``|CLs_obs|`` difference to each other engine.
+  background-only workspace). relaxed's ``warm`` repeats the call on the same ``Workspace``
+  and ``PatchSet`` objects (their patched models are kept); ``warm_rebuilt`` builds the objects
+  from the parsed JSON on every call. Values: the largest ``|CLs_obs|`` difference to each
+  other engine.
 - ``cli``: ``neos cls WS -p PATCH`` against ``pyhf cls WS -p PATCH``, ``neos fit`` against
   ``pyhf fit --value``, each a whole command run as a subprocess.
 - ``hello``: pyhf's hello world (``uncorrelated_background([12, 11], [50, 52], [3, 7])``, data
@@ -224,6 +227,8 @@ def speedups(row: dict[str, Any]) -> dict[str, Any]:
                 warm = theirs["cold"]
                 entry["warm_from_cold"] = True
             entry["warm"] = _ratio(warm, ours["warm"])
+            if ours.get("warm_rebuilt") is not None:
+                entry["warm_vs_rebuilt"] = _ratio(warm, ours["warm_rebuilt"])
             if ours.get("warm_sync_dispatch") is not None:
                 entry["warm_vs_sync_dispatch"] = _ratio(warm, ours["warm_sync_dispatch"])
         entry["cold_vs_empty_cache"] = _ratio(theirs.get("cold"), ours.get("cold_empty_cache"))
@@ -337,6 +342,8 @@ class Bench:
                 "process_empty_cache": first.get("process_s"),
                 "process_cache_warm": second.get("process_s"),
             }
+            if kind == "grid":
+                times["warm_rebuilt"] = first.get("warm_rebuilt_s")
             if kind == "hello":
                 times["warm_sync_dispatch"] = second.get("warm_s")
                 times["warm_repeats"] = first.get("warm_repeats")
@@ -541,9 +548,9 @@ def main() -> None:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
     parser.add_argument("--engines", default=",".join(ENGINES), help="subset of the engines")
     parser.add_argument(
-        "--erjr-grid",
+        "--no-erjr-grid",
         action="store_true",
-        help="also run eRJR's 64-point grid (long: every eRJR patch has its own structure)",
+        help="skip eRJR's 64-point grid (its pyhf-minuit loop takes minutes)",
     )
     parser.add_argument(
         "--grid-points",
@@ -629,7 +636,7 @@ def main() -> None:
                     if kind in parts:
                         label = f"{kind}/{ws['name']}/{point}"
                         rows.append(bench.measure(label, dict(task, kind=kind)))
-            grid_wanted = ws["name"] != "eRJR" or args.erjr_grid
+            grid_wanted = ws["name"] != "eRJR" or not args.no_erjr_grid
             if "grid" in parts and ws.get("patchset") and grid_wanted:
                 patchset, count = bench.patchset(folder / ws["patchset"], grid_points)
                 task = dict(
@@ -673,7 +680,7 @@ def main() -> None:
                 "nextstat": "upper_limit(model, method='root'), rtol 1e-4",
             },
             "grid_patches": grid_points or "all",
-            "erjr_grid": bool(args.erjr_grid),
+            "erjr_grid": not args.no_erjr_grid,
             "timeout_s": args.timeout,
             "speedup": "other engine's time / relaxed's time (> 1: relaxed faster)",
         },

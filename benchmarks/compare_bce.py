@@ -30,7 +30,7 @@ import jax
 
 from neos.compare import compare_bce
 from neos.train import TrainConfig
-from relaxed.histfactory.workspace import write_text_atomic
+from relaxed.io import write_text_atomic
 
 
 def _ints(text: str) -> list[int]:

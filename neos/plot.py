@@ -27,7 +27,6 @@ Agg backend, so everything works without a display.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,8 @@ import numpy as np  # noqa: E402
 from matplotlib import animation  # noqa: E402
 from matplotlib import transforms as mtransforms  # noqa: E402
 from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
+
+from relaxed.io import write_text_atomic  # noqa: E402
 
 __all__ = [
     "brazil_band",
@@ -68,19 +69,6 @@ _COLOURS = {
 #: HEP colours of the expected bands (as pyhf's and ROOT's Brazil plots).
 _ONE_SIGMA = "#00cc00"
 _TWO_SIGMA = "#ffe000"
-
-
-def _atomic(path: Path, save: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        save(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def figure_format(path: str | os.PathLike[str]) -> str:
@@ -137,7 +125,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> Path:
     """
     path = Path(path)
     fmt = figure_format(path)
-    _atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
+    write_text_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
     return path
 
 
@@ -949,7 +937,7 @@ def save_summary(path: str | os.PathLike[str], result: Mapping[str, Any]) -> Non
         axes[2], result["hard_histograms_test"], result["bins"], "test sample, hard histograms"
     )
     fig.tight_layout()
-    _atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    write_text_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)
 
 
@@ -995,5 +983,5 @@ def save_animation(
 
     anim = animation.FuncAnimation(fig, draw, frames=len(frames), blit=False)
     writer = animation.PillowWriter(fps=4)
-    _atomic(Path(path), lambda tmp: anim.save(tmp, writer=writer))
+    write_text_atomic(Path(path), lambda tmp: anim.save(tmp, writer=writer))
     plt.close(fig)

@@ -30,13 +30,14 @@ import gc
 import hashlib
 import os
 import pickle
-import tempfile
 import warnings
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
 import jax
+
+from relaxed.io import write_text_atomic
 
 __all__ = [
     "cache_dir",
@@ -164,19 +165,6 @@ def _stable(key: Any) -> bytes:
     return pickle.dumps((name, static, str(treedef), avals, _source_digest()), protocol=4)
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _load_or_export(name: str, fn: Callable[..., Any], key: Hashable, args: Any) -> Any:
     folder = cache_dir()
     if folder is None:
@@ -192,7 +180,7 @@ def _load_or_export(name: str, fn: Callable[..., Any], key: Hashable, args: Any)
             pass
     try:
         exported = export.export(jax.jit(fn))(*args)
-        _write_bytes_atomic(path, exported.serialize())
+        write_text_atomic(path, exported.serialize())
     except Exception as err:  # the cache only saves time: fall back to plain jit
         warnings.warn(f"relaxed: could not store {name} in {folder}: {err}", stacklevel=3)
         return jax.jit(fn)

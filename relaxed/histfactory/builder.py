@@ -279,6 +279,7 @@ def build(
     spec: Mapping[str, Any],
     poi_name: str | None,
     modifier_settings: Mapping[str, Any] | None,
+    as_numpy: bool = False,
 ) -> tuple[Layout, dict[str, Any]]:
     """Build the static :class:`Layout` and the dynamic arrays of a model from its spec.
 
@@ -286,7 +287,9 @@ def build(
     ``normsys_log_lo`` (N, S, C) and ``normsys_coeffs`` (6, N, S, C), per sample and channel;
     ``histosys_up`` and ``histosys_dn`` (H, S, B: the shifts :math:`\\delta^\\pm` of each
     histosys modifier, zero where it does not apply);
-    ``auxdata``, ``aux_sigma`` and ``aux_factor`` (naux,).
+    ``auxdata``, ``aux_sigma`` and ``aux_factor`` (naux,). With ``as_numpy`` and a spec of
+    concrete numbers, the arrays stay NumPy arrays (callers that stack many models transfer
+    them to the device once).
 
     Example:
         >>> spec = {"channels": [{"name": "c", "samples": [
@@ -600,7 +603,7 @@ def build(
         return xp.reshape(xp.stack(flat), (n_ns, S, C))
 
     normsys_log_hi, normsys_log_lo, normsys_coeffs = normsys_precompute(
-        normsys_array("hi"), normsys_array("lo")
+        normsys_array("hi"), normsys_array("lo"), xp=xp
     )
     bin_channel = np.concatenate(
         [np.full(parsed.nbins[c], cidx[c], dtype=np.int32) for c in channels]
@@ -661,5 +664,7 @@ def build(
         "aux_sigma": cat(sigma_blocks),
         "aux_factor": cat(factor_blocks),
     }
+    if as_numpy and concrete:
+        return layout, {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
     arrays = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in arrays.items()}
     return layout, arrays

@@ -48,6 +48,8 @@ variations :math:`\eta^+ = \mathrm{hi}` and :math:`\eta^- = \mathrm{lo}` (both p
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
@@ -176,12 +178,13 @@ def _code4_inverse_matrix() -> np.ndarray:
 _CODE4_INV = _code4_inverse_matrix()
 
 
-def normsys_precompute(hi: ArrayLike, lo: ArrayLike) -> tuple[Array, Array, Array]:
+def normsys_precompute(hi: ArrayLike, lo: ArrayLike, xp: Any = jnp) -> tuple[Array, Array, Array]:
     """What the normsys codes need that does not depend on :math:`\alpha`: ``log(hi)``,
     ``log(lo)`` and the six code-4 polynomial coefficients (leading axis of size 6).
 
     A model computes these once when it is built, so an evaluation costs one ``exp`` and a
-    polynomial per (sample, channel) and normsys.
+    polynomial per (sample, channel) and normsys. ``xp`` is the array module (``numpy`` for a
+    model built from concrete numbers, ``jax.numpy`` for traced ones).
 
     Example:
         >>> log_hi, log_lo, coeffs = normsys_precompute(1.1, 0.9)
@@ -189,14 +192,14 @@ def normsys_precompute(hi: ArrayLike, lo: ArrayLike) -> tuple[Array, Array, Arra
         ...     code4(0.5, 1.1, 0.9))
         ((6,), True)
     """
-    hi = jnp.asarray(hi)
-    lo = jnp.asarray(lo)
-    log_hi = jnp.log(hi)
-    log_lo = jnp.log(lo)
-    rhs = jnp.stack(
+    hi = xp.asarray(hi)
+    lo = xp.asarray(lo)
+    log_hi = xp.log(hi)
+    log_lo = xp.log(lo)
+    rhs = xp.stack(
         [hi - 1.0, lo - 1.0, hi * log_hi, -lo * log_lo, hi * log_hi**2, lo * log_lo**2], axis=0
     )
-    coeffs = jnp.tensordot(jnp.asarray(_CODE4_INV), rhs, axes=1)
+    coeffs = xp.tensordot(xp.asarray(_CODE4_INV), rhs, axes=1)
     return log_hi, log_lo, coeffs
 
 

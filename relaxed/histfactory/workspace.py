@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,8 @@ from relaxed.exceptions import (
 )
 from relaxed.histfactory import schema
 from relaxed.histfactory.model import Model
-from relaxed.histfactory.patchset import Patch, apply_patch
+from relaxed.histfactory.patchset import Patch, _operations_of, apply_patch
+from relaxed.io import write_text_atomic
 
 __all__ = ["Workspace"]
 
@@ -327,6 +328,8 @@ def _patched_model_spec(
                 )
             raise
         labels.append(f"{where} {patch.name!r}" if isinstance(patch, Patch) else where)
+    if _validate_inserted_samples(patches, labels):
+        return documents[-1], labels
     try:
         schema.validate(documents[-1], kind="model")
     except InvalidSpecification as err:
@@ -344,31 +347,40 @@ def _patched_model_spec(
     return documents[-1], labels
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    r"""Write ``text`` to ``path`` through a temporary file and a rename, so that a reader
-    never sees a half-written file and an existing file survives a failed write. The file
-    gets the permissions of an ordinary new file (``0o666`` less the umask), not the
-    temporary file's private ``0o600``.
+_SAMPLE_PATH = re.compile(r"^/channels/\d+/samples/(\d+|-)$")
 
-    Example:
-        >>> import pathlib, tempfile
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "out" / "note.txt"
-        >>> write_text_atomic(path, "hello\n")
-        >>> path.read_text(), sorted(p.name for p in path.parent.iterdir())
-        ('hello\n', ['note.txt'])
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+def _validate_inserted_samples(patches: Sequence[Any], labels: list[str]) -> bool:
+    """The cheap check for the usual signal patch: if every operation adds or replaces one
+    whole sample (``/channels/<i>/samples/<j>``), the patched specification is valid exactly
+    when every inserted sample is (the schema has no constraint across samples, and the
+    specification was valid before): check only those. Returns False when some operation is
+    of another kind (the caller validates the whole specification)."""
+    inserted = []
+    for patch, label in zip(patches, labels, strict=True):
+        operations, _ = _operations_of(patch, label)
+        for operation in operations:
+            if not (
+                isinstance(operation, Mapping)
+                and operation.get("op") in ("add", "replace")
+                and isinstance(operation.get("path"), str)
+                and _SAMPLE_PATH.match(operation["path"])
+            ):
+                return False
+            inserted.append((label, operation))
+    for label, operation in inserted:
+        try:
+            schema.validate(operation["value"], kind="sample")
+        except InvalidSpecification as err:
+            place = operation["path"].strip("/").split("/")
+            inner = err.path
+            path = f"channels[{place[1]}].samples[{place[3]}]" + (
+                f".{inner}" if inner and not inner.startswith("[") else inner
+            )
+            message = str(err)[len(inner) + 2 :] if inner else str(err)
+            raise InvalidPatch(
+                f"{label}: the patched model specification is invalid: {path}: {message}",
+                patch=label,
+                path=path,
+            ) from err
+    return True

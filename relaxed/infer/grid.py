@@ -6,35 +6,55 @@ signal point. For each patch :math:`k` the grid computes the observed and expect
 and, with ``upper_limits``, the observed and expected upper limits (as
 :func:`relaxed.infer.upper_limit` without a scan).
 
-Patches whose models share a structure (channels, binning, modifier layout: the usual case,
-where every signal point adds the same samples with other yields, under other names) share one
-compiled test: each model is re-wrapped with its group's first layout (:func:`structure_key`
-ignores names), so the group compiles once and every point is one asynchronous call of that
-compiled function. (Mapping the test with ``jax.vmap`` over stacked models was tried: on CPU
-it compiled for ~1 minute, far longer than the whole grid takes this way.) Patches of other
-structures form their own groups.
+How it stays fast:
+
+1. The patched specifications are brought to one structure with
+   :func:`relaxed.histfactory.align.align` (a signal sample absent from a channel is added
+   with zero yields, a systematic a point lacks is added in neutral form: no rate changes), so
+   patches that differ only in where their signal is zero share compiled code.
+2. Models of one structure (:func:`structure_key`: channels, binning, modifier layout, not the
+   names) are stacked, and the test runs over them with ``jax.lax.map`` inside one compiled
+   program, in chunks of :data:`CHUNK` points (the last one padded), so a structure compiles
+   once whatever the number of points. (``jax.vmap`` over the points was tried: the batched
+   fits' while loops compiled for about a minute on CPU.) The program is stored on disk
+   (:func:`relaxed.cache.compiled_call`), so a new process does not trace it again.
+3. The patched and aligned models are kept with the :class:`relaxed.PatchSet` object: a second
+   grid of the same ``Workspace`` and ``PatchSet`` objects (another ``poi_test``, limits)
+   builds nothing again.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+import weakref
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 
 from relaxed import cache
-from relaxed.exceptions import InvalidArgument, PatchSetVerificationError, RelaxedError
-from relaxed.histfactory.model import Model
+from relaxed.exceptions import (
+    InvalidArgument,
+    InvalidData,
+    PatchSetVerificationError,
+    RelaxedError,
+)
+from relaxed.histfactory.align import align
+from relaxed.histfactory.builder import build
+from relaxed.histfactory.config import Layout
+from relaxed.histfactory.model import _LEAVES, Model
 from relaxed.histfactory.patchset import PatchSet
-from relaxed.histfactory.workspace import Workspace
+from relaxed.histfactory.workspace import Workspace, _patched_model_spec
 from relaxed.infer import calculators, intervals
 from relaxed.infer.hypotest import pop_solver_options
+from relaxed.infer.mle import SolverOptions
 
-__all__ = ["hypotest_grid", "structure_key"]
+__all__ = ["CHUNK", "hypotest_grid", "structure_key"]
+
+#: Points per compiled call (the last chunk of a structure is padded by repeating a point).
+CHUNK = 16
 
 
 def structure_key(model: Model) -> tuple[Any, ...]:
@@ -53,12 +73,20 @@ def structure_key(model: Model) -> tuple[Any, ...]:
     return model._layout.structure_key
 
 
-def _stack(models: Sequence[Model]) -> Model:
-    """One batched model; every model takes the first one's (name-only different) layout."""
-    treedef = jax.tree_util.tree_structure(models[0])
-    leaves = [jax.tree_util.tree_leaves(m) for m in models]
-    stacked = [jnp.stack(column) for column in zip(*leaves, strict=True)]
-    return jax.tree_util.tree_unflatten(treedef, stacked)
+class _Group(NamedTuple):
+    """Points of one structure, stacked: ``leaves`` (one array per model leaf, leading axis
+    the points), ``data`` (points, bins + auxdata), and the fit configuration."""
+
+    members: list[int]
+    layout: Layout
+    leaves: list[np.ndarray]
+    data: np.ndarray
+    init: jax.Array
+    config: Any
+
+
+#: PatchSet -> {(id(workspace), measurement, solver): (weakref to the workspace, groups)}
+_PREPARED: weakref.WeakKeyDictionary[PatchSet, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
 
 def _progress(total: int, enabled: bool) -> Any:
@@ -152,42 +180,24 @@ def hypotest_grid(
         except PatchSetVerificationError as err:
             warnings.warn(f"hypotest_grid: {err}; computing the grid anyway", stacklevel=2)
 
-    # build every model first: a patch that does not apply fails before any fit
-    entries = []
-    for patch in patchset.patches:
-        model = workspace.model(measurement_name=measurement_name, patches=[patch])
-        if model.config.poi_index is None:
-            raise RelaxedError(
-                f"patch '{patch.name}': the measurement has no parameter of interest"
-            )
-        init, config = calculators._resolve(model, None, None, None, solver)
-        entries.append((patch, model, workspace.data(model), init, config))
-
-    groups: dict[Any, list[int]] = {}
-    for i, (_, model, _, init, config) in enumerate(entries):
-        key = (structure_key(model), tuple(np.asarray(init).tolist()), config)
-        groups.setdefault(key, []).append(i)
-
-    results: list[dict[str, Any]] = [{} for _ in entries]
-    bar = _progress(len(entries), progress)
-    poi = jnp.asarray(poi_test, dtype=jnp.float64)
+    # every model is built first: a patch that does not apply fails before any fit
+    groups = _prepared(workspace, patchset, measurement_name, solver)
+    npoints = len(patchset.patches)
+    results: list[dict[str, Any]] = [{} for _ in range(npoints)]
+    bar = _progress(npoints, progress)
     try:
-        for indices in groups.values():
-            _run_group(
-                entries,
-                indices,
-                results,
-                poi,
-                test_stat,
-                upper_limits,
-                level,
-                bar.update if bar is not None else None,
-            )
+        pending = []
+        for group in groups:
+            pending.extend(_dispatch(group, poi_test, test_stat, upper_limits, level))
+        for members, outputs in pending:
+            _collect(members, outputs, results, upper_limits)
+            if bar is not None:
+                bar.update(len(members))
     finally:
         if bar is not None:
             bar.close()
     labels = list(patchset.labels)
-    for (patch, *_), record in zip(entries, results, strict=True):
+    for patch, record in zip(patchset.patches, results, strict=True):
         record.update(name=patch.name, values=[_number(v) for v in patch.values], labels=labels)
     return [{k: r[k] for k in ("name", "values", "labels", *_ORDER) if k in r} for r in results]
 
@@ -199,51 +209,146 @@ def _number(value: Any) -> Any:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
-def _run_group(
-    entries: list[tuple[Any, ...]],
-    indices: list[int],
-    results: list[dict[str, Any]],
-    poi: Array,
-    test_stat: str,
-    upper_limits: bool,
-    level: float,
-    update: Callable[[int], Any] | None,
-) -> None:
-    """Every member of a structure group through one compiled test (and root finder): each
-    model is re-wrapped with the group's first layout, so the compiled call is reused. The
-    calls are dispatched asynchronously and collected at the end."""
-    _, model0, _, init, config = entries[indices[0]]
-    treedef = jax.tree_util.tree_structure(model0)
-    cache.release_if_needed()
-    if upper_limits:
-        low, up = model0.config.suggested_bounds()[model0.config.poi_index]
-        setup = intervals._Setup(config, test_stat, "asymptotics", (("calc_base_dist", "normal"),))
-        level_arr = jnp.asarray(level, dtype=jnp.float64)
-        rtol = jnp.asarray(1e-6, dtype=jnp.float64)
-        key = calculators._key(None)
-    pending = []
-    for i in indices:
-        model = jax.tree_util.tree_unflatten(treedef, jax.tree_util.tree_leaves(entries[i][1]))
-        data = entries[i][2]
-        test = calculators._asymptotic_result_jit(
-            model, data, poi, init, config, test_stat, "normal"
-        )
-        roots = None
-        if upper_limits:
-            roots = intervals._roots_jit(
-                model, data, init, key, level_arr, rtol, setup, (float(low), float(up)), 100
+def _prepared(
+    workspace: Workspace,
+    patchset: PatchSet,
+    measurement_name: str | None,
+    solver: SolverOptions,
+) -> list[_Group]:
+    """The stacked groups of ``patchset`` on ``workspace``, built once per pair of objects."""
+    per_patchset = _PREPARED.setdefault(patchset, {})
+    key = (id(workspace), measurement_name, solver)
+    cached = per_patchset.get(key)
+    if cached is not None and cached[0]() is workspace:
+        return cached[1]
+    groups = _prepare(workspace, patchset, measurement_name, solver)
+    per_patchset[key] = (weakref.ref(workspace), groups)
+    return groups
+
+
+def _prepare(
+    workspace: Workspace,
+    patchset: PatchSet,
+    measurement_name: str | None,
+    solver: SolverOptions,
+) -> list[_Group]:
+    """Patch, align (one structure where possible), build and stack every model."""
+    measurement = workspace.get_measurement(measurement_name)
+    config = measurement["config"]
+    poi = config["poi"]
+    base = {"channels": workspace._spec["channels"], "parameters": config.get("parameters", [])}
+    specs, labels = [], []
+    for i, patch in enumerate(patchset.patches):
+        spec, label = _patched_model_spec(base, [patch])
+        specs.append(spec)
+        labels.append(label[0] if label else f"patches[{i}]")
+    observed = workspace.observations()
+    by_key: dict[Any, list[int]] = {}
+    built: list[tuple[Layout, dict[str, np.ndarray], np.ndarray]] = []
+    for i, spec in enumerate(align(base, specs)):
+        try:
+            layout, arrays = build(spec, poi, None, as_numpy=True)
+        except RelaxedError as err:
+            err.add_note(f"(in the model specification patched by {labels[i]})")
+            raise
+        if layout.poi_index is None:
+            raise RelaxedError(f"{labels[i]}: the measurement has no parameter of interest")
+        data = np.concatenate([_observed(observed, layout), arrays["auxdata"]])
+        built.append((layout, arrays, data))
+        by_key.setdefault(layout.structure_key, []).append(i)
+    groups = []
+    for members in by_key.values():
+        layout = built[members[0]][0]
+        leaves = [np.stack([built[i][1][name] for i in members]) for name in _LEAVES]
+        model = Model.tree_unflatten(layout, tuple(leaf[0] for leaf in leaves))
+        init, fit_config = calculators._resolve(model, None, None, None, solver)
+        data = np.stack([built[i][2] for i in members])
+        groups.append(_Group(members, layout, leaves, data, init, fit_config))
+    return groups
+
+
+def _observed(observed: Mapping[str, Any], layout: Layout) -> np.ndarray:
+    parts = []
+    for channel, nbins in zip(layout.channels, layout.channel_nbins, strict=True):
+        if channel not in observed:
+            raise InvalidData(
+                f"observations: no observed data for channel '{channel}'; observations "
+                f"exist for {sorted(observed)}"
             )
-        pending.append((i, test, roots))
-    for i, test, roots in pending:
-        record = {
-            "CLs_obs": float(test.CLs),
-            "CLs_exp": [float(v) for v in np.asarray(test.CLs_exp)],
-            "converged": bool(test.converged),
+        values = np.asarray(observed[channel], dtype=np.float64)
+        if values.shape != (nbins,):
+            raise InvalidData(
+                f"observations: channel '{channel}' has {nbins} bins but its observation "
+                f"has shape {values.shape}"
+            )
+        parts.append(values)
+    return np.concatenate(parts)
+
+
+def _chunks(n: int) -> list[tuple[int, int, int]]:
+    """(start, stop, padded size) of each chunk: :data:`CHUNK` points, or for fewer points
+    the next power of two (few distinct shapes, so few compilations)."""
+    size = CHUNK if n >= CHUNK else 1 << (n - 1).bit_length()
+    return [(a, min(a + size, n), size) for a in range(0, n, size)]
+
+
+def _dispatch(
+    group: _Group, poi_test: float, test_stat: str, upper_limits: bool, level: float
+) -> list[tuple[list[int], Any]]:
+    """Start the compiled calls of one group (asynchronously); returns (members, outputs)."""
+    treedef = jax.tree_util.tree_structure(Model.tree_unflatten(group.layout, tuple(_LEAVES)))
+    low, up = group.config.bounds[group.layout.poi_index]
+    setup = intervals._Setup(
+        group.config, test_stat, "asymptotics", (("calc_base_dist", "normal"),)
+    )
+    bounds = (float(low), float(up))
+    maxiter = 100
+
+    def one(leaves: list[Any], data: Any, poi: Any, init: Any, key: Any, level: Any) -> Any:
+        model = jax.tree_util.tree_unflatten(treedef, leaves)
+        test = calculators._asymptotic_result(
+            model, data, poi, init, group.config, test_stat, "normal"
+        )
+        out = (test.CLs, jnp.stack(test.CLs_exp), test.converged)
+        if upper_limits:
+            rtol = jnp.asarray(1e-6, dtype=jnp.float64)
+            roots = intervals._find_roots(
+                model, data, init, key, level, setup, bounds, rtol, maxiter
+            )
+            out = (*out, roots)
+        return out
+
+    def chunk(leaves: list[Any], data: Any, poi: Any, init: Any, key: Any, level: Any) -> Any:
+        return jax.lax.map(lambda xs: one(xs[0], xs[1], poi, init, key, level), (leaves, data))
+
+    static = (group.config, test_stat, upper_limits, setup, bounds, maxiter)
+    static = (*static, group.layout.structure_key)
+    poi = jnp.asarray(poi_test, dtype=jnp.float64)
+    level_arr = jnp.asarray(level, dtype=jnp.float64)
+    key = calculators._key(None)
+    pending = []
+    for a, b, size in _chunks(len(group.members)):
+        take = np.minimum(np.arange(a, a + size), b - 1)  # pad by repeating the last point
+        leaves = [leaf[take] for leaf in group.leaves]
+        outputs = cache.compiled_call(
+            "grid", chunk, static, leaves, group.data[take], poi, group.init, key, level_arr
+        )
+        pending.append((group.members[a:b], outputs))
+    return pending
+
+
+def _collect(
+    members: list[int], outputs: Any, results: list[dict[str, Any]], upper_limits: bool
+) -> None:
+    cls_obs, cls_exp, converged = (np.asarray(x) for x in outputs[:3])
+    roots = np.asarray(outputs[3]) if upper_limits else None
+    for j, i in enumerate(members):
+        record: dict[str, Any] = {
+            "CLs_obs": float(cls_obs[j]),
+            "CLs_exp": [float(v) for v in cls_exp[j]],
+            "converged": bool(converged[j]),
         }
         if roots is not None:
-            values = np.asarray(roots)
-            record["upper_limit_obs"] = float(values[0])
-            record["upper_limit_exp"] = [float(v) for v in values[1:]]
+            record["upper_limit_obs"] = float(roots[j, 0])
+            record["upper_limit_exp"] = [float(v) for v in roots[j, 1:]]
         results[i] = record
-        if update is not None:
-            update(1)

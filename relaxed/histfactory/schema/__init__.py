@@ -85,6 +85,55 @@ def _zeros(shape: tuple[int, ...]) -> Any:
     return [_zeros(shape[1:]) for _ in range(shape[0])]
 
 
+#: Shapes (see :func:`_shape`) of documents known to be valid, per kind.
+_VALID: set[tuple[str, Any]] = set()
+
+
+@cache
+def _constrained_strings() -> dict[str, frozenset[Any]]:
+    """Object key -> the values the schema compares its strings with (``const``/``enum``:
+    modifier types, the name ``lumi``, the version). Any other string is only checked to be
+    a string, so all other strings under that key behave alike."""
+    keys: dict[str, set[Any]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, sub in node.get("properties", {}).items():
+                if isinstance(sub, dict) and "const" in sub:
+                    keys.setdefault(key, set()).add(sub["const"])
+                if isinstance(sub, dict) and "enum" in sub:
+                    keys.setdefault(key, set()).update(sub["enum"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(load_schema())
+    return {key: frozenset(values) for key, values in keys.items()}
+
+
+def _shape(document: Any, key: str | None = None) -> Any:
+    """What the schema's verdict depends on: the document with every number, string and
+    boolean replaced by its JSON type, except strings equal to a value the schema compares
+    with. The schema
+    has no numeric ranges, so two documents of equal shape are valid or invalid together
+    (this lets the many signal samples of a patch set share one validation)."""
+    if isinstance(document, dict):
+        return ("object", tuple((k, _shape(v, k)) for k, v in document.items()))
+    if isinstance(document, list):
+        return ("array", tuple(_shape(v) for v in document))
+    if isinstance(document, bool):
+        return "boolean"
+    if isinstance(document, int):
+        return "integer"
+    if isinstance(document, float):
+        return "number"
+    if isinstance(document, str):
+        return ("string", document) if document in _constrained_strings().get(key, ()) else "string"
+    return ("other", type(document).__name__, repr(document))
+
+
 def _format_path(parts: Any) -> str:
     out = ""
     for part in parts:
@@ -113,13 +162,16 @@ def _priority(error: jsonschema.ValidationError) -> tuple[int, int]:
     return (-len(error.path), 0 if is_type else 1)
 
 
-def validate(spec: Mapping[str, Any], kind: Literal["workspace", "model"] = "workspace") -> None:
+def validate(
+    spec: Mapping[str, Any], kind: Literal["workspace", "model", "sample"] = "workspace"
+) -> None:
     """Check ``spec`` against the HistFactory JSON schema 1.0.0.
 
     Args:
         spec: a workspace (``channels``, ``measurements``, ``observations``, ``version``) or a
             model specification (``channels`` and optional ``parameters``).
-        kind: ``"workspace"`` or ``"model"``.
+        kind: ``"workspace"``, ``"model"``, or ``"sample"`` (one sample of a channel: what a
+            signal patch adds).
 
     Raises:
         relaxed.exceptions.InvalidSpecification: with ``.path`` the place of the problem.
@@ -133,14 +185,21 @@ def validate(spec: Mapping[str, Any], kind: Literal["workspace", "model"] = "wor
         ...     print(err.path)
         channels[0].samples[0].modifiers[0].type
     """
-    if kind not in ("workspace", "model"):
-        raise ValueError(f"kind must be 'workspace' or 'model', got {kind!r}")
+    if kind not in ("workspace", "model", "sample"):
+        raise ValueError(f"kind must be 'workspace', 'model' or 'sample', got {kind!r}")
     if not isinstance(spec, Mapping):
         raise InvalidSpecification(
             f"a {kind} specification must be a JSON object (dict), got {type(spec).__name__}"
         )
-    errors = list(_validator(kind).iter_errors(skeleton(spec)))
+    document = skeleton(spec)
+    key = (kind, _shape(document))
+    if key in _VALID:
+        return
+    errors = list(_validator(kind).iter_errors(document))
     if not errors:
+        if len(_VALID) >= 4096:
+            _VALID.clear()
+        _VALID.add(key)
         return
     error = sorted(errors, key=_priority)[0]
     raise InvalidSpecification(_message(error), _format_path(error.absolute_path))
