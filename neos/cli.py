@@ -315,7 +315,19 @@ def _apply_cache(cache_dir: str | None, no_cache: bool) -> None:
     show_default="none",
     help="TOML file with training settings (the options above override it where given)",
 )
-@_option("--resume", is_flag=True, default=False, help="resume from the checkpoint in --out")
+@_option(
+    "--resume",
+    is_flag=True,
+    default=False,
+    help="continue the run in --out from its checkpoint up to --steps (a finished run is "
+    "left as it is)",
+)
+@_option(
+    "--force",
+    is_flag=True,
+    default=False,
+    help="remove the run in --out, if any, and start afresh",
+)
 @_option("--quiet", is_flag=True, default=False, help="no progress bar")
 @_output_options(json_default=False)
 def _train_command(**params: Any) -> Any:
@@ -323,7 +335,10 @@ def _train_command(**params: Any) -> Any:
 
     Prints the expected CLs before and after training (a line, or --json); writes
     metrics.json, workspace.json, summary.png, training.gif and checkpoint.npz into --out.
-    Exit status 1 when training stops on a non-finite loss.
+    A folder that already holds a run is refused unless --resume (continue it; a finished
+    run is reported and left as it is) or --force (replace it) is given. Ctrl-C saves the
+    last completed step (exit status 130); --resume continues from it. Exit status 1 when
+    training stops on a non-finite loss.
     """
     return _dispatch("train", params)
 
@@ -546,7 +561,7 @@ def _emit(text: str, output_file: str | None) -> None:
     if output_file is None:
         click.echo(text)
         return
-    from relaxed.histfactory.workspace import write_text_atomic
+    from relaxed.io import write_text_atomic
 
     try:
         write_text_atomic(Path(output_file), text + "\n")
@@ -997,8 +1012,14 @@ def _grid(args: SimpleNamespace) -> int:
 
 
 def _train(args: SimpleNamespace) -> int:
-    from neos.train import TrainConfig, TrainingError, load_config, train
+    from neos.train import TrainConfig, TrainingError, TrainingInterrupted, load_config, train
     from relaxed.exceptions import RelaxedError
+
+    if args.resume and args.force:
+        raise UsageError(
+            "--resume and --force exclude each other: --resume continues the run in --out, "
+            "--force replaces it"
+        )
 
     names = ("steps", "seed", "loss", "method", "nmc")
     overrides = {name: getattr(args, name) for name in names if name in args.explicit}
@@ -1010,12 +1031,23 @@ def _train(args: SimpleNamespace) -> int:
     except (RelaxedError, TypeError) as err:
         raise UsageError(str(err)) from err
     try:
-        result = train(config, out=args.out, resume=args.resume, progress=not args.quiet)
+        result = train(
+            config, out=args.out, resume=args.resume, force=args.force, progress=not args.quiet
+        )
     except TrainingError as err:
         print(f"neos: training stopped: {err}", file=sys.stderr)
         return 1
+    except TrainingInterrupted as err:
+        print(f"neos: {err}", file=sys.stderr)
+        return 130
     except RelaxedError as err:
         raise UsageError(str(err)) from err
+    if result.get("already_finished"):
+        print(
+            f"neos: {args.out} already holds a finished run of {result['steps'][-1]} steps "
+            f"({config.steps} requested); nothing was changed (--force starts afresh)",
+            file=sys.stderr,
+        )
     summary = _checked(
         {
             "steps": result["steps"][-1],
@@ -1032,8 +1064,11 @@ def _train(args: SimpleNamespace) -> int:
         return (
             f"expected CLs (soft, train): {r['cls_soft_first']:.4g} -> {r['cls_soft_last']:.4g}; "
             f"hard histograms, test sample: {r['cls_hard_test']:.4g}; "
-            f"compiled step {r['step_time_s']:.3g} s; outputs in {r['out']}"
+            f"compiled step {_seconds(r['step_time_s'])}; outputs in {r['out']}"
         )
+
+    def _seconds(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3g} s"
 
     _output(summary, args, table)
     return 0

@@ -1,30 +1,61 @@
 r"""Training a network for the sensitivity of the full analysis.
 
 :func:`train` runs a jit-compiled optax step in which the whole chain (network, soft
-histograms, HistFactory model, profile-likelihood fits, metric) is one XLA computation, and
-writes its outputs atomically: ``metrics.json``, ``workspace.json`` (the trained analysis as a
-pyhf workspace built from ordinary histograms of an independent test sample),
-``checkpoint.npz``, ``summary.png`` and ``training.gif``.
+histograms, HistFactory model, profile-likelihood fits, metric) is one XLA computation.
 
 The defaults are the neos paper's example: four Gaussian blobs of 500 events, an MLP
 2-1024-1024-1 (ReLU, sigmoid output, float32), bins ``linspace(0, 1, 4)``, KDE bandwidth
 0.27, Adam with learning rate 1e-3, a histosys background model, the expected
-:math:`\mathrm{CL}_s` at :math:`\mu = 1`, LUMI 10, sig_scale 2, bkg_scale 10.
+:math:`\mathrm{CL}_s` at :math:`\mu = 1`, LUMI 10, sig_scale 2, bkg_scale 10. Every setting
+of :class:`TrainConfig` is checked for its type and range, and a bad one is named
+(``config key 'steps': must be a positive integer, got '5' (str)``).
+
+Outputs. Given a folder ``out``, :func:`train` checks that it can write there before
+anything is computed, and writes (see :mod:`neos.checkpoint` for the layout):
+
+- ``checkpoint.npz`` every ``checkpoint_every`` steps, after the last step, and when
+  interrupted, each time followed by ``metrics.json`` for the same step: the checkpoint
+  carries the metrics history and is the source of truth;
+- when the run finishes: ``workspace.json`` (the trained analysis as a pyhf workspace built
+  from ordinary histograms of an independent test sample), ``summary.png``, ``training.gif``
+  (the steps of the last session), then the finished checkpoint and the final
+  ``metrics.json``.
+
+Every file is written atomically, so a run killed at any moment leaves files that parse.
+
+A folder that already holds a run:
+
+- is refused (:class:`relaxed.exceptions.InvalidArgument`) unless ``resume`` or ``force``
+  is given, and nothing in it changes;
+- ``resume=True`` continues from the checkpoint (its settings, except ``steps``,
+  ``checkpoint_every`` and ``animate``, must be those of the run, else
+  :class:`neos.checkpoint.InvalidCheckpoint`) up to ``steps``; a run that finished at
+  ``steps`` or more is left as it is and its stored result is returned, with
+  ``already_finished`` true. Continuing a finished run removes its final outputs when the
+  first later checkpoint is written, so the folder always describes one step;
+- ``force=True`` removes the previous run's files first and starts afresh.
+
+An interrupt (SIGINT, Ctrl-C) is handled between steps: the current step completes, the
+checkpoint and ``metrics.json`` are written for it, and :class:`TrainingInterrupted` (a
+``KeyboardInterrupt``) is raised; a second interrupt stops at once. Temporary files left by a
+killed process are removed by the next run in the folder. Training is deterministic: a run
+resumed from any checkpoint gives the losses of an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import io
 import json
 import math
 import os
+import signal
 import statistics
-import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any, NamedTuple
 
 import jax
@@ -33,96 +64,26 @@ import numpy as np
 import optax
 
 import relaxed
+from neos import checkpoint as run_files
 from neos import losses, makers
+from neos.config import TrainConfig, load_config
 from neos.data import make_train_test
 from neos.nets import mlp
 from relaxed.exceptions import InvalidArgument
-from relaxed.histfactory.workspace import write_text_atomic
+from relaxed.io import write_text_atomic
 
-__all__ = ["TrainConfig", "TrainingError", "train", "hard_workspace", "load_config"]
+__all__ = [
+    "TrainConfig",
+    "TrainingError",
+    "TrainingInterrupted",
+    "train",
+    "hard_workspace",
+    "load_config",
+]
 
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Settings of a training run (the keys of ``neos train --config FILE.toml``).
-
-    The defaults are the neos paper's example (module docstring); :meth:`validate` checks them.
-
-    Example:
-        >>> TrainConfig(steps=5, loss="bce").validate().bins
-        (0.0, 0.3333333333333333, 0.6666666666666666, 1.0)
-        >>> TrainConfig(method="histogram").validate()
-        Traceback (most recent call last):
-        ...
-        relaxed.exceptions.InvalidArgument: method must be 'kde' or 'softmax', got 'histogram'
-    """
-
-    steps: int = 20
-    seed: int = 0
-    loss: str = "cls"
-    method: str = "kde"
-    nmc: int = 500
-    hidden: tuple[int, ...] = (1024, 1024)
-    bins: tuple[float, ...] = (0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0)
-    bandwidth: float = 0.27
-    learning_rate: float = 1e-3
-    test_mu: float = 1.0
-    lumi: float = 10.0
-    sig_scale: float = 2.0
-    bkg_scale: float = 10.0
-    train_bins: bool = False
-    train_bandwidth: bool = False
-    checkpoint_every: int = 10
-    animate: bool = True
-
-    def validate(self) -> TrainConfig:
-        """Check every setting; raise :class:`InvalidArgument` naming the bad one."""
-        losses.check_loss_name(self.loss)
-        if self.method not in ("kde", "softmax"):
-            raise InvalidArgument(f"method must be 'kde' or 'softmax', got {self.method!r}")
-        for name in ("steps", "nmc", "checkpoint_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidArgument(f"{name} must be a positive integer, got {value!r}")
-        bins = np.asarray(self.bins, dtype=float)
-        if bins.ndim != 1 or bins.size < 2 or not np.all(np.isfinite(bins)):
-            raise InvalidArgument(f"bins must be at least two finite edges, got {self.bins}")
-        if not np.all(np.diff(bins) > 0):
-            raise InvalidArgument(f"bins must be strictly increasing, got {self.bins}")
-        if not (math.isfinite(self.bandwidth) and self.bandwidth > 0):
-            raise InvalidArgument(f"bandwidth must be > 0, got {self.bandwidth}")
-        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise InvalidArgument(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not all(isinstance(h, int) and h > 0 for h in self.hidden):
-            raise InvalidArgument(f"hidden must be positive layer sizes, got {self.hidden}")
-        return self
-
-
-def load_config(path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
-    """Read a TOML file whose keys are :class:`TrainConfig` fields; unknown keys are errors.
-
-    Example:
-        >>> import pathlib, tempfile
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "c.toml"
-        >>> _ = path.write_text("steps = 5\\nbins = [0.0, 0.5, 1.0]\\n")
-        >>> load_config(path).bins
-        (0.0, 0.5, 1.0)
-    """
-    import tomllib
-
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise InvalidArgument(f"{path}: cannot read the config file ({err})") from err
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(data) - fields)
-    if unknown:
-        raise InvalidArgument(f"{path}: unknown keys {unknown}; the keys are {sorted(fields)}")
-    for key in ("hidden", "bins"):
-        if key in data:
-            data[key] = tuple(data[key])
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig(**data).validate()
+#: Settings that may differ between a checkpoint and the run that resumes it.
+_RESUMABLE_CHANGES = ("steps", "checkpoint_every", "animate")
+_STEP_DELAY_VARIABLE = "NEOS_TEST_DELAY_STEP"
 
 
 class TrainingError(RuntimeError):
@@ -132,6 +93,57 @@ class TrainingError(RuntimeError):
         >>> issubclass(TrainingError, RuntimeError)
         True
     """
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was interrupted (SIGINT, Ctrl-C); the checkpoint and ``metrics.json`` hold the
+    last completed step, and ``resume=True`` continues from there.
+
+    Attributes:
+        step: the last completed step (the one saved, when there is an output folder).
+        out: the output folder, or ``None``.
+
+    Example:
+        >>> err = TrainingInterrupted("stopped", step=3, out=None)
+        >>> isinstance(err, KeyboardInterrupt), err.step
+        (True, 3)
+    """
+
+    def __init__(self, message: str, step: int, out: Path | None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.out = out
+
+
+class _DeferredInterrupt:
+    """While active (in the main thread), the first SIGINT only sets :attr:`requested`, which
+    the training loop checks between steps and output writes; a second one raises
+    ``KeyboardInterrupt`` at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            previous = self._previous
+            signal.signal(
+                signal.SIGINT, signal.default_int_handler if previous is None else previous
+            )
+            self._installed = False
 
 
 def _hard_hists(
@@ -194,32 +206,6 @@ def hard_workspace(hists: Mapping[str, np.ndarray]) -> dict[str, Any]:
         "measurements": [{"name": "neos", "config": {"poi": "mu", "parameters": []}}],
         "version": "1.0.0",
     }
-
-
-def _save_checkpoint(path: Path, step: int, state: Any) -> None:
-    leaves = jax.tree_util.tree_leaves(state)
-    buffer = io.BytesIO()
-    np.savez(buffer, step=step, **{f"leaf_{i}": np.asarray(x) for i, x in enumerate(leaves)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _load_checkpoint(path: Path, like: Any) -> tuple[int, Any]:
-    with np.load(path) as f:
-        leaves = [jnp.asarray(f[f"leaf_{i}"]) for i in range(len(f.files) - 1)]
-        step = int(f["step"])
-    treedef = jax.tree_util.tree_structure(like)
-    if treedef.num_leaves != len(leaves):
-        raise InvalidArgument(f"{path}: checkpoint does not match this configuration")
-    return step, jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 def _step_key(cfg: TrainConfig) -> TrainConfig:
@@ -309,17 +295,116 @@ def _hard_cls(model: relaxed.Model, poi_test: float) -> tuple[float, bool]:
     return float(result.CLs), bool(result.converged)
 
 
+def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings as JSON values (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def _problem(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings that a checkpoint must share with the run that resumes it: those that
+    fix the arrays' shapes and the training problem."""
+    return {k: v for k, v in _config_dict(cfg).items() if k not in _RESUMABLE_CHANGES}
+
+
+def _describe_run(path: Path) -> str:
+    """A few words on the checkpoint at ``path``, for an error message."""
+    try:
+        ckpt = run_files.load(path)
+    except InvalidArgument:
+        return f"{path.name}, which cannot be read"
+    state = "finished" if ckpt.finished else "not finished"
+    return f"{path.name} at step {ckpt.step} of {ckpt.config.get('steps')}, {state}"
+
+
+def _open_run(
+    folder: Path, cfg: TrainConfig, resume: bool, force: bool
+) -> run_files.Checkpoint | None:
+    """The checkpoint to continue from, ``None`` to start afresh, or an error (before
+    anything is written) when the folder holds a run that may not be touched."""
+    present = run_files.present_outputs(folder)
+    if force or not present:
+        return None
+    path = folder / run_files.CHECKPOINT
+    if not resume:
+        what = _describe_run(path) if path.exists() else ", ".join(present)
+        raise InvalidArgument(
+            f"{folder} already holds a run ({what}); continue it with --resume "
+            "(resume=True) or replace it with --force (force=True)"
+        )
+    if not path.exists():
+        raise InvalidArgument(
+            f"{folder} holds {', '.join(present)} but no {run_files.CHECKPOINT} to resume "
+            "from; replace them with --force (force=True)"
+        )
+    ckpt = run_files.load(path)
+    run_files.check_config(ckpt, _problem(cfg))
+    return ckpt
+
+
+def _metrics(
+    cfg: TrainConfig,
+    history: Mapping[str, list[Any]],
+    timing: Mapping[str, list[Any]],
+    hpars: Mapping[str, Any],
+    final: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The content of ``metrics.json``: the history so far, the step times (the median
+    leaves out each session's first step, which compiles), and with ``final`` the result of
+    the finished run."""
+    times = timing["time_s"]
+    starts = set(timing["session_starts"])
+    compiled = [t for k, t in enumerate(times) if k not in starts] or times
+    return {
+        **{k: list(v) for k, v in history.items()},
+        "step_time_s": statistics.median(compiled) if compiled else None,
+        "first_step_time_s": times[0] if times else None,
+        "events_per_step": 4 * cfg.nmc,
+        **(final or {}),
+        "bins": [float(b) for b in np.asarray(hpars["bins"])],
+        "bandwidth": float(hpars["bandwidth"]),
+        "finished": final is not None,
+        "config": _config_dict(cfg),
+    }
+
+
+def _step_delay() -> float:
+    """Seconds to pause inside every step (``$NEOS_TEST_DELAY_STEP``; tests only)."""
+    try:
+        delay = float(os.environ.get(_STEP_DELAY_VARIABLE, "0") or 0)
+    except ValueError:
+        return 0.0
+    return delay if math.isfinite(delay) and delay > 0 else 0.0
+
+
 def train(
     config: TrainConfig | None = None,
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     progress: bool = True,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Train the network; return the metrics (and write the outputs to ``out`` if given).
 
     Returns a dict with the keys of ``metrics.json`` (``steps``, ``loss``, ``cls_soft``,
-    ``step_time_s``, ``events_per_step``, ``cls_hard_test``, ``config``) plus ``params``
-    (the trained network parameters) and ``hpars``.
+    ``step_time_s``, ``first_step_time_s``, ``events_per_step``, ``cls_hard_test``,
+    ``cls_hard_test_converged``, ``hard_histograms_test``, ``bins``, ``bandwidth``,
+    ``finished``, ``config``) plus ``params`` (the trained network parameters), ``hpars``
+    and ``already_finished`` (``resume`` found the run finished: nothing was done).
+
+    Args:
+        config: the settings (default :class:`TrainConfig`).
+        out: the output folder; checked for writability before anything is computed.
+        resume: continue the run in ``out`` from its checkpoint (module docstring).
+        progress: show a progress bar.
+        force: remove the run in ``out``, if any, and start afresh.
+
+    Raises:
+        InvalidArgument: a bad setting, an unusable ``out``, a run in ``out`` without
+            ``resume`` or ``force``, or both of them given.
+        neos.checkpoint.InvalidCheckpoint: ``resume`` with a damaged checkpoint, or one
+            written for other settings; the folder is left as it was.
+        TrainingError: a non-finite loss (the last good step is saved).
+        TrainingInterrupted: SIGINT (the last completed step is saved).
 
     Example:
         >>> result = train(TrainConfig(steps=2, nmc=50, hidden=(8,), animate=False),
@@ -328,7 +413,14 @@ def train(
         (2, True)
     """
     cfg = (config or TrainConfig()).validate()
-    out_dir = None if out is None else Path(out)
+    if resume and force:
+        raise InvalidArgument(
+            "resume and force exclude each other: resume continues the run in the output "
+            "folder, force replaces it"
+        )
+    folder = None if out is None else run_files.output_folder(out)
+    previous = None if folder is None else _open_run(folder, cfg, resume, force)
+
     key = jax.random.PRNGKey(cfg.seed)
     data_key, init_key = jax.random.split(key)
     train_gen, test_gen = make_train_test(data_key, NMC=cfg.nmc)
@@ -349,79 +441,141 @@ def train(
     )
     trainable = (params, hpars)
     opt_state = optimizer.init(trainable)
+    history: dict[str, list[Any]] = {"steps": [], "loss": [], "cls_soft": []}
+    timing: dict[str, list[Any]] = {"time_s": [], "session_starts": []}
 
-    history: dict[str, list[float]] = {"steps": [], "loss": [], "cls_soft": []}
-    start_step = 0
-    checkpoint = None if out_dir is None else out_dir / "checkpoint.npz"
-    if resume and checkpoint is not None and checkpoint.exists():
-        start_step, (trainable, opt_state) = _load_checkpoint(checkpoint, (trainable, opt_state))
-        previous = out_dir / "metrics.json"
-        if previous.exists():
-            old = json.loads(previous.read_text())
-            history = {k: list(old[k])[:start_step] for k in history}
+    if previous is not None:
+        assert folder is not None
+        trainable, opt_state = run_files.restore(previous, (trainable, opt_state))
+        history = {k: list(previous.metrics[k]) for k in history}
+        timing = {k: list(previous.timing[k]) for k in timing}
+        if previous.finished and previous.step >= cfg.steps:
+            run_files.remove_temporaries(folder)
+            run_files.sync_metrics(folder, previous)
+            params, hpars = trainable
+            return {**previous.metrics, "params": params, "hpars": hpars, "already_finished": True}
+        cfg = dataclasses.replace(cfg, steps=max(cfg.steps, previous.step))
+    if folder is not None:
+        run_files.remove_temporaries(folder)
+        if force:
+            run_files.remove_outputs(folder)
+        if previous is not None:
+            run_files.sync_metrics(folder, previous)
+            if not previous.finished:
+                run_files.remove_outputs(folder, run_files.FINAL_OUTPUTS)
+    start = len(history["steps"])
+    saved = start if previous is not None else -1  # the step of the checkpoint on disk
+
+    def save(final: Mapping[str, Any] | None = None) -> None:
+        """Write the checkpoint, then metrics.json, for the steps done so far."""
+        nonlocal saved
+        assert folder is not None
+        done = len(history["steps"])
+        metrics = _metrics(cfg, history, timing, trainable[1], final)
+        run_files.save(
+            folder / run_files.CHECKPOINT,
+            step=done,
+            finished=final is not None,
+            config=_config_dict(cfg),
+            metrics=metrics,
+            timing=timing,
+            state=(trainable, opt_state),
+        )
+        run_files.write_metrics(folder, metrics)
+        if final is None:  # outputs of an earlier finished step no longer describe the run
+            run_files.remove_outputs(folder, run_files.FINAL_OUTPUTS)
+        saved = done
+
+    def interrupted() -> TrainingInterrupted:
+        done = len(history["steps"])
+        if folder is None:
+            where = " (no output folder: nothing was saved)"
+        else:
+            if saved != done:
+                save()
+            where = (
+                f"; {run_files.CHECKPOINT} and {run_files.METRICS} in {folder} hold step "
+                f"{done}: continue with --resume (resume=True)"
+            )
+        return TrainingInterrupted(
+            f"training interrupted after step {done} of {cfg.steps}{where}", step=done, out=folder
+        )
+
     grid = np.stack(np.meshgrid(np.linspace(-4, 4, 40), np.linspace(-4, 4, 40)), -1)
     grid_points = jnp.asarray(grid.reshape(-1, 2), jnp.float32)
     # one compiled call per animation frame (eagerly, every operation would compile on its own)
     frame_outputs = jax.jit(lambda p, h: (net.apply(p, grid_points), hist_maker(p, h)))
     frames: list[dict[str, Any]] = []
-    times: list[float] = []
-    bar = _progress(range(start_step, cfg.steps), progress)
-    good = (trainable, opt_state)
-    for i in bar:
-        begin = time.perf_counter()
-        new_trainable, new_opt_state, value, cls = step(trainable, opt_state, samples)
-        value = float(value)
-        times.append(time.perf_counter() - begin)
-        if not math.isfinite(value):
-            if checkpoint is not None:
-                _save_checkpoint(checkpoint, i, good)
-            raise TrainingError(
-                f"loss is {value} at step {i + 1}; stopped, the last good parameters (after "
-                f"step {i}) are kept" + (f" in {checkpoint}" if checkpoint else "")
-            )
-        if cfg.animate and out_dir is not None:
-            frames.append(_frame(frame_outputs, trainable, grid, i, value))
-        trainable, opt_state = new_trainable, new_opt_state
-        good = (trainable, opt_state)
-        history["steps"].append(i + 1)
-        history["loss"].append(value)
-        history["cls_soft"].append(float(cls))
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix({"loss": f"{value:.4g}", "CLs": f"{float(cls):.4g}"})
-        if checkpoint is not None and (i + 1) % cfg.checkpoint_every == 0:
-            _save_checkpoint(checkpoint, i + 1, good)
+    delay = _step_delay()
+    with _DeferredInterrupt() as interrupt:
+        bar = _progress(range(start, cfg.steps), progress)
+        try:
+            for i in bar:
+                begin = time.perf_counter()
+                new_trainable, new_opt_state, value, cls = step(trainable, opt_state, samples)
+                value = float(value)
+                elapsed = time.perf_counter() - begin
+                if delay:
+                    time.sleep(delay)
+                if not math.isfinite(value):
+                    if folder is not None and saved != i:
+                        save()
+                    raise TrainingError(
+                        f"loss is {value} at step {i + 1}; stopped, the last good parameters "
+                        f"(after step {i}) are kept"
+                        + (f" in {folder / run_files.CHECKPOINT}" if folder else "")
+                    )
+                if cfg.animate and folder is not None:
+                    frames.append(_frame(frame_outputs, trainable, grid, i, value))
+                trainable, opt_state = new_trainable, new_opt_state
+                if i == start:
+                    timing["session_starts"].append(i)
+                timing["time_s"].append(elapsed)
+                history["steps"].append(i + 1)
+                history["loss"].append(value)
+                history["cls_soft"].append(float(cls))
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix({"loss": f"{value:.4g}", "CLs": f"{float(cls):.4g}"})
+                if folder is not None and (
+                    (i + 1) % cfg.checkpoint_every == 0 or i + 1 == cfg.steps
+                ):
+                    save()
+                if interrupt.requested:
+                    raise interrupted()
+        finally:
+            if hasattr(bar, "close"):
+                bar.close()
 
-    params, hpars = trainable
-    hard_cfg = dataclasses.replace(cfg, bins=tuple(float(b) for b in np.asarray(hpars["bins"])))
-    hard = _hard_hists(params, net.apply, test_gen(), hard_cfg)
-    ws_spec = hard_workspace(hard)
-    ws_model = relaxed.Workspace(ws_spec).model()
-    cls_hard, hard_converged = _hard_cls(ws_model, cfg.test_mu)
-    compiled = times[1:] if len(times) > 1 else times
-    result = {
-        **history,
-        "step_time_s": statistics.median(compiled) if compiled else None,
-        "first_step_time_s": times[0] if times else None,
-        "events_per_step": 4 * cfg.nmc,
-        "cls_hard_test": cls_hard,
-        "cls_hard_test_converged": hard_converged,
-        "hard_histograms_test": {k: [float(x) for x in v] for k, v in hard.items()},
-        "bins": [float(b) for b in np.asarray(hpars["bins"])],
-        "bandwidth": float(hpars["bandwidth"]),
-        "config": {
-            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()
-        },
-    }
-    if out_dir is not None:
-        write_text_atomic(out_dir / "workspace.json", json.dumps(ws_spec, indent=2) + "\n")
-        write_text_atomic(out_dir / "metrics.json", json.dumps(result, indent=2) + "\n")
-        _save_checkpoint(out_dir / "checkpoint.npz", cfg.steps, good)
-        from neos import plot
+        if interrupt.requested:
+            raise interrupted()
+        params, hpars = trainable
+        hard_cfg = dataclasses.replace(cfg, bins=tuple(float(b) for b in np.asarray(hpars["bins"])))
+        hard = _hard_hists(params, net.apply, test_gen(), hard_cfg)
+        ws_spec = hard_workspace(hard)
+        cls_hard, hard_converged = _hard_cls(relaxed.Workspace(ws_spec).model(), cfg.test_mu)
+        final = {
+            "cls_hard_test": cls_hard,
+            "cls_hard_test_converged": hard_converged,
+            "hard_histograms_test": {k: [float(x) for x in v] for k, v in hard.items()},
+        }
+        result = _metrics(cfg, history, timing, hpars, final)
+        if folder is not None:
+            from neos import plot
 
-        plot.save_summary(out_dir / "summary.png", result)
-        if cfg.animate and frames:
-            plot.save_animation(out_dir / "training.gif", frames, grid)
-    return {**result, "params": params, "hpars": hpars}
+            writes: list[Callable[[], None]] = [
+                lambda: write_text_atomic(
+                    folder / "workspace.json", json.dumps(ws_spec, indent=2) + "\n"
+                ),
+                lambda: plot.save_summary(folder / "summary.png", result),
+            ]
+            if cfg.animate and frames:
+                writes.append(lambda: plot.save_animation(folder / "training.gif", frames, grid))
+            for write in writes:
+                if interrupt.requested:
+                    raise interrupted()
+                write()
+            save(final)
+    return {**result, "params": params, "hpars": hpars, "already_finished": False}
 
 
 def _progress(steps: range, enabled: bool) -> Any:

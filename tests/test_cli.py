@@ -933,8 +933,8 @@ def test_train_json_summary(capsys, tmp_path, monkeypatch):
 
     calls = []
 
-    def fake_train(config, out=None, resume=False, progress=True):
-        calls.append((config, out, resume, progress))
+    def fake_train(config, out=None, resume=False, force=False, progress=True):
+        calls.append((config, out, resume, force, progress))
         return {
             "steps": [1, 2, 3],
             "cls_soft": [0.09, 0.03, 0.0058],
@@ -954,12 +954,13 @@ def test_train_json_summary(capsys, tmp_path, monkeypatch):
         "step_time_s": 0.071,
         "out": out,
     }
-    ((config, where, resume, progress),) = calls
-    assert (config.steps, config.loss, config.nmc, where, resume, progress) == (
+    ((config, where, resume, force, progress),) = calls
+    assert (config.steps, config.loss, config.nmc, where, resume, force, progress) == (
         3,
         "discovery",
         500,
         out,
+        False,
         False,
         False,
     )

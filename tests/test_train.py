@@ -92,9 +92,9 @@ def test_nan_loss_stops_and_keeps_the_checkpoint(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--loss", "nll"], "unknown loss 'nll'"),
-        (["--method", "hist"], "method must be"),
-        (["--steps", "0"], "steps must be a positive integer"),
+        (["--loss", "nll"], "config key 'loss': must be one of 'cls'"),
+        (["--method", "hist"], "config key 'method': must be one of 'kde', 'softmax'"),
+        (["--steps", "0"], "config key 'steps': must be a positive integer, got 0 (int)"),
     ],
 )
 def test_bad_options_exit_2_and_keep_outputs(tmp_path, capsys, argv, message):
@@ -112,7 +112,7 @@ def test_config_file(tmp_path, capsys):
     negative = tmp_path / "neg.toml"
     negative.write_text("bandwidth = -1.0\n")
     assert main(["train", "--config", str(negative), "--out", str(tmp_path)]) == 2
-    assert "bandwidth must be > 0" in capsys.readouterr().err
+    assert "config key 'bandwidth': must be a finite number > 0" in capsys.readouterr().err
     unordered = tmp_path / "bins.toml"
     unordered.write_text("bins = [0.0, 0.7, 0.3, 1.0]\n")
     assert main(["train", "--config", str(unordered), "--out", str(tmp_path)]) == 2
