@@ -7,6 +7,9 @@ import copy
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from random_workspaces import workspaces
 
 import relaxed
 from relaxed.histfactory.align import align
@@ -207,3 +210,75 @@ def test_grid_upper_limits_equal_upper_limit() -> None:
     # the point with more signal has the lower limit, in every band
     assert records[0]["upper_limit_obs"] != records[1]["upper_limit_obs"]
     assert np.all(np.diff(records[0]["upper_limit_exp"]) > 0)
+
+
+@st.composite
+def _patched_family(draw: st.DrawFn) -> tuple[dict, list[dict]]:
+    """A random background-only specification and 2-4 signal points patched into it: the
+    signal in a random subset of channels, with random yields and a random subset of its
+    normsys/histosys systematics (random_workspaces supplies every modifier type)."""
+    ws = draw(workspaces())
+    channels = [
+        {**c, "samples": [s for s in c["samples"] if s["name"] != "sig"]} for c in ws["channels"]
+    ]
+    assume(all(c["samples"] for c in channels))
+    signal = {
+        i: s for i, c in enumerate(ws["channels"]) for s in c["samples"] if s["name"] == "sig"
+    }
+    parameters = [p for p in ws["measurements"][0]["config"]["parameters"] if p["name"] == "lumi"]
+    base = {"channels": channels, "parameters": parameters}
+    specs = []
+    for k in range(draw(st.integers(2, 4))):
+        where = draw(st.lists(st.sampled_from(sorted(signal)), min_size=1, unique=True))
+        spec = copy.deepcopy(base)
+        for i in sorted(where):
+            sample = copy.deepcopy(signal[i])
+            scale = draw(st.floats(0.1, 3.0))
+            sample["name"] = f"sig_{k}"
+            sample["data"] = [round(v * scale, 3) for v in sample["data"]]
+            keep = draw(
+                st.lists(
+                    st.booleans(),
+                    min_size=len(sample["modifiers"]),
+                    max_size=len(sample["modifiers"]),
+                )
+            )
+            sample["modifiers"] = [
+                m
+                for m, kept in zip(sample["modifiers"], keep, strict=True)
+                if kept or m["type"] not in ("normsys", "histosys")
+            ]
+            for m in sample["modifiers"]:
+                if m["type"] == "histosys":
+                    m["data"] = {
+                        key: [round(v * scale, 3) for v in values]
+                        for key, values in m["data"].items()
+                    }
+            spec["channels"][i]["samples"].append(sample)
+        specs.append(spec)
+    return base, specs
+
+
+@settings(max_examples=30, deadline=None)
+@given(_patched_family(), st.floats(-1.5, 1.5), st.floats(-2.0, 2.0))
+def test_align_never_changes_a_rate(family, shift, other) -> None:
+    """Property: for random specifications and signal points, every aligned model has the
+    original's expected rates (exactly) at shifted parameters, whatever value the
+    parameters that alignment added take; and alignment never adds structures."""
+    base, specs = family
+    aligned = align(base, specs)
+    for original, new in zip(specs, aligned, strict=True):
+        m0, m1 = relaxed.Model(original, poi_name=None), relaxed.Model(new, poi_name=None)
+        p0 = np.asarray(m0.config.suggested_init(), dtype=float)
+        p1 = np.asarray(m1.config.suggested_init(), dtype=float)
+        p1[:] += other  # parameters alignment added take arbitrary values
+        for name in m0.config.par_order:
+            s0, s1 = m0.config.par_slice(name), m1.config.par_slice(name)
+            p0[s0] = p0[s0] + shift * 0.1
+            p1[s1] = p0[s0]
+        np.testing.assert_array_equal(
+            np.asarray(m0.expected_actualdata(p0)), np.asarray(m1.expected_actualdata(p1))
+        )
+    before = {structure_key(relaxed.Model(s, poi_name=None)) for s in specs}
+    after = {structure_key(relaxed.Model(s, poi_name=None)) for s in aligned}
+    assert len(after) <= len(before)
