@@ -30,11 +30,14 @@ default ``$RELAXED_CACHE_DIR``, else ``~/.cache/relaxed/jax``).
 
 Figures are written atomically in the format of the file's suffix (``.png``, ``.pdf``,
 ``.svg``...); missing parent folders are created, as for ``--output-file``. The JSON output is
-the same with or without ``--plot``, and never holds ``NaN``: a number that cannot be computed
-is reported as an error (exit status 1).
+the same with or without ``--plot``, and never holds ``NaN`` or ``Infinity``: a number that
+cannot be computed (or a fit that does not converge) is reported as an error (exit status 1).
 
 Bad input is reported as one line, ``neos: error: ...``, with exit status 2, before anything
-is computed; no existing file is overwritten by a failed run.
+is computed: a workspace whose observed counts are negative or not finite, a ``--poi-value``
+outside the POI's bounds, a ``--scan`` outside them, or one that does not bracket the limits
+(:mod:`relaxed.infer.checks`; a limit above the POI's upper bound is reported the same way,
+never clipped). No existing file is overwritten by a failed run.
 
 :func:`main` runs the command and returns its exit status, :data:`cli` is the click group
 (for click's tools, such as its test runner) and :func:`parse_args` parses without running.
@@ -455,7 +458,8 @@ def _grid_command(**params: Any) -> Any:
     BKGONLY is the background-only pyhf workspace and PATCHSET the pyhf patch set (either
     may be - for standard input). The JSON output is one record per patch: name, values,
     labels, CLs_obs, CLs_exp (-2 .. +2 sigma), converged and, with --upper-limits,
-    upper_limit_obs and upper_limit_exp.
+    upper_limit_obs and upper_limit_exp (null for a limit not bracketed inside the POI's
+    bounds, with upper_limit_note saying which and why).
     """
     return _dispatch("grid", params)
 
@@ -610,6 +614,16 @@ def _checked(result: Any, what: str) -> Any:
     return result
 
 
+def _failure(err: Exception, where: str = "") -> Exception:
+    """The command-line error for a ``relaxed`` error: a fit that did not converge is a
+    result that cannot be computed (exit status 1); anything else is bad input (exit
+    status 2, the message names what is wrong and where)."""
+    from relaxed.exceptions import FailedMinimization
+
+    text = f"{where}: {err}" if where else str(err)
+    return _ResultError(text) if isinstance(err, FailedMinimization) else UsageError(text)
+
+
 def _output(result: Any, args: SimpleNamespace, table: Callable[[Any], str]) -> None:
     text = json.dumps(result, indent=2, allow_nan=False) if args.as_json else table(result)
     _emit(text, args.output_file)
@@ -630,6 +644,11 @@ def _save_plot(fig: Any, path: str) -> None:
 
 def _g(value: float) -> str:
     return f"{value:.6g}"
+
+
+def _limit(value: float | None) -> str:
+    """A limit of a grid record; None (not bracketed inside the POI's bounds) as "none"."""
+    return "none" if value is None else _g(value)
 
 
 def _rows(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
@@ -676,6 +695,7 @@ def _floats(values: Any) -> list[float]:
 
 
 def _fit(args: SimpleNamespace) -> int:
+    from relaxed.exceptions import InvalidParameters, RelaxedError
     from relaxed.infer import mle
 
     _, model, data = _model_and_data(args)
@@ -688,10 +708,14 @@ def _fit(args: SimpleNamespace) -> int:
         "return_correlations": with_corr,
         "return_fitted_val": True,
     }
-    if args.poi_value is None:
-        out = mle.fit(data, model, **kwargs)
-    else:
-        out = mle.fixed_poi_fit(args.poi_value, data, model, **kwargs)
+    try:
+        if args.poi_value is None:
+            out = mle.fit(data, model, **kwargs)
+        else:
+            out = mle.fixed_poi_fit(args.poi_value, data, model, **kwargs)
+    except RelaxedError as err:
+        where = "--poi-value" if isinstance(err, InvalidParameters) and args.poi_value else ""
+        raise _failure(err, where) from err
     pars, corr, nll = out if with_corr else (out[0], None, out[1])
     result: dict[str, Any] = {
         "mle_parameters": {name: _floats(pars[cfg.par_slice(name), 0]) for name in cfg.par_order},
@@ -731,18 +755,19 @@ def _linspace(grid: tuple[float, float, int] | None) -> Any:
 
 
 def _auto_scan(data: Any, model: Any, poi_value: float, level: float, kwargs: dict) -> Any:
-    """CLs on 21 points from 0 to ``hi``: ``hi`` starts at twice the tested value (1 for 0)
-    and doubles (up to the POI's upper bound) until the expected +2 sigma CLs at ``hi`` is
-    below ``level``, so that every expected limit is inside the plot."""
+    """CLs on 21 points from 0 (or the POI's lower bound, if above) to ``hi``: ``hi`` starts
+    at twice the tested value (1 for 0) and doubles (up to the POI's upper bound) until the
+    expected +2 sigma CLs at ``hi`` is below ``level``, so that every expected limit is inside
+    the plot."""
     import numpy as np
 
-    from relaxed.infer import upper_limit
+    from relaxed.infer.intervals import cls_scan
 
-    upper = model.config.suggested_bounds()[model.config.poi_index][1]
-    hi = min(2.0 * poi_value if poi_value > 0 else 1.0, upper)
+    lower, upper = model.config.suggested_bounds()[model.config.poi_index]
+    lo = max(0.0, lower)
+    hi = min(max(2.0 * poi_value, lo + 1.0), upper)
     for _ in range(8):
-        scan = np.linspace(0.0, hi, 21)
-        *_, scan_results = upper_limit(data, model, scan=scan, return_results=True, **kwargs)
+        scan_results = cls_scan(data, model, np.linspace(lo, hi, 21), **kwargs)
         plus_two = float(scan_results[1][-1][1][4])
         if not plus_two > level or hi >= upper:
             break
@@ -793,7 +818,7 @@ def _excluded(cls: float, level: float) -> str:
 
 
 def _cls(args: SimpleNamespace) -> int:
-    from relaxed.exceptions import RelaxedError
+    from relaxed.exceptions import InvalidParameters, RelaxedError
     from relaxed.infer import hypotest
 
     is_q0 = args.test_stat == "q0"
@@ -811,23 +836,21 @@ def _cls(args: SimpleNamespace) -> int:
     try:
         obs, exp = hypotest(poi_value, data, model, return_expected_set=True, **kwargs)
     except RelaxedError as err:
-        raise UsageError(str(err)) from err
+        raise _failure(err, "--poi-value" if isinstance(err, InvalidParameters) else "") from err
     keys = ("p0_obs", "p0_exp") if is_q0 else ("CLs_obs", "CLs_exp")
     result = _checked({keys[0]: float(obs), keys[1]: _floats(exp)}, "cls")
     if args.plot is not None:
         from neos.plot import brazil_figure
-        from relaxed.infer import upper_limit
+        from relaxed.infer.intervals import cls_scan
 
         scan = _linspace(args.scan)
         try:
             if scan is None:
                 scan_results = _auto_scan(data, model, poi_value, args.level, kwargs)
             else:
-                *_, scan_results = upper_limit(
-                    data, model, scan=scan, return_results=True, **kwargs
-                )
+                scan_results = cls_scan(data, model, scan, **kwargs)
         except RelaxedError as err:
-            raise UsageError(str(err)) from err
+            raise _failure(err, "--scan" if scan is not None else "--plot") from err
         fig = brazil_figure(
             scan_results,
             args.level,
@@ -870,26 +893,28 @@ def _upper_limit(args: SimpleNamespace) -> int:
         else:
             obs, exp = upper_limit(data, model, scan=scan, level=args.level, **kwargs)
     except RelaxedError as err:
-        raise UsageError(str(err)) from err
+        raise _failure(err, "--scan" if scan is not None else "") from err
     result = _checked({"obs": float(obs), "exp": _floats(exp), "level": args.level}, "upper-limit")
     if args.plot is not None:
         from neos.plot import brazil_figure
 
         if scan is None:  # root finding: a grid just wide enough for the limits
-            hi = 1.2 * max(result["obs"], *result["exp"])
-            if not hi > 0.0:
-                hi = model.config.suggested_bounds()[model.config.poi_index][1]
+            lower, upper = model.config.suggested_bounds()[model.config.poi_index]
+            lo = max(0.0, lower)
+            hi = min(1.2 * max(result["obs"], *result["exp"]), upper)
+            if not hi > lo:
+                hi = upper
             try:
                 *_, scan_results = upper_limit(
                     data,
                     model,
-                    scan=np.linspace(0.0, hi, 25),
+                    scan=np.linspace(lo, hi, 25),
                     level=args.level,
                     return_results=True,
                     **kwargs,
                 )
             except RelaxedError as err:
-                raise UsageError(str(err)) from err
+                raise _failure(err, "--plot") from err
         fig = brazil_figure(
             scan_results,
             args.level,
@@ -941,7 +966,7 @@ def _grid_table(records: Any, args: SimpleNamespace, labels: Sequence[str], head
             "yes" if r["converged"] else "NO",
         ]
         if args.upper_limits:
-            row += [_g(r["upper_limit_obs"]), _g(r["upper_limit_exp"][2])]
+            row += [_limit(r["upper_limit_obs"]), _limit(r["upper_limit_exp"][2])]
         rows.append(row)
     return "\n".join([head, *_rows(rows)])
 
@@ -981,7 +1006,7 @@ def _grid(args: SimpleNamespace) -> int:
             progress=not args.quiet,
         )
     except RelaxedError as err:
-        raise UsageError(f"{name}: {err}") from err
+        raise _failure(err, name) from err
     records = _plain(list(records))
     bad = [(r.get("name"), found) for r in records if (found := _non_finite(r)) is not None]
     if bad:

@@ -22,6 +22,7 @@ __all__ = [
     "InvalidPatchLookup",
     "PatchSetVerificationError",
     "FailedMinimization",
+    "LimitNotBracketed",
 ]
 
 
@@ -290,4 +291,40 @@ class FailedMinimization(RelaxedError):
 
     def __init__(self, message: str, result: object = None) -> None:
         self.result = result
+        super().__init__(message)
+
+
+class LimitNotBracketed(RelaxedError):
+    """An upper limit is not inside the range that was searched: ``CLs = level`` is not
+    crossed between the ends of a ``scan``, or not below the upper bound of the parameter of
+    interest (root finding). No number is returned in that case: a clipped value would look
+    like a limit.
+
+    Attributes:
+        which: the limits concerned, e.g. ``["observed", "expected +2 sigma"]``.
+        low, high: the searched range.
+
+    Example:
+        >>> import relaxed
+        >>> from relaxed.infer import upper_limit
+        >>> model = relaxed.Model({"channels": [{"name": "SR", "samples": [
+        ...     {"name": "sig", "data": [0.5],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...     {"name": "bkg", "data": [50.0], "modifiers": []}]}]})
+        >>> upper_limit([50.0], model)
+        Traceback (most recent call last):
+        ...
+        relaxed.exceptions.LimitNotBracketed: the observed and all 5 expected upper limits ...
+    """
+
+    def __init__(
+        self,
+        message: str,
+        which: list[str] | None = None,
+        low: float = float("nan"),
+        high: float = float("nan"),
+    ) -> None:
+        self.which = [] if which is None else list(which)
+        self.low = low
+        self.high = high
         super().__init__(message)

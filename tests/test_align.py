@@ -200,13 +200,32 @@ def test_grid_equals_hypotest_on_aligned_patches() -> None:
     assert all(r["converged"] and 0 < r["CLs_obs"] < 1 for r in records)
 
 
+TINY = _point(
+    "tiny",  # so little signal that no limit is below the POI's upper bound (10)
+    [
+        (0, _signal("sig_tiny", [0.01, 0.005], [_xsec(1.1), LUMI])),
+        (1, _signal("sig_tiny", [0.003], [_xsec(1.1), LUMI])),
+    ],
+)
+
+
 def test_grid_upper_limits_equal_upper_limit() -> None:
     ws = relaxed.Workspace(WORKSPACE)
-    records = hypotest_grid(ws, _patchset(POINTS[:2]), upper_limits=True)
-    model = ws.model(patches=[POINTS[1]["patch"]])
-    limit_obs, limit_exp = relaxed.infer.upper_limit(ws.data(model), model)
-    np.testing.assert_allclose(records[1]["upper_limit_obs"], float(limit_obs), rtol=1e-6)
-    np.testing.assert_allclose(records[1]["upper_limit_exp"], np.ravel(limit_exp), rtol=1e-6)
+    records = hypotest_grid(ws, _patchset([*POINTS[:2], TINY]), upper_limits=True)
+    # a limit beyond the POI's bound is None with a note, never a clipped number
+    assert records[2]["upper_limit_obs"] is None
+    assert records[2]["upper_limit_exp"] == [None] * 5
+    assert "not bracketed inside the POI bounds [0, 10]" in records[2]["upper_limit_note"]
+    assert "upper_limit_note" not in records[0] and "upper_limit_note" not in records[1]
+    # each limit is where its CLs crosses the level: CLs at mu = limit is 0.05 (the grid's
+    # test at another poi_test reuses its compiled program; hypotest agrees with it above)
+    patchset = _patchset([*POINTS[:2], TINY])
+    for point in (0, 1):
+        limits = [records[point]["upper_limit_obs"], *records[point]["upper_limit_exp"]]
+        for band, limit in enumerate(limits):
+            at = hypotest_grid(ws, patchset, poi_test=limit)[point]
+            cls = at["CLs_obs"] if band == 0 else at["CLs_exp"][band - 1]
+            np.testing.assert_allclose(cls, 0.05, rtol=1e-4)
     # the point with more signal has the lower limit, in every band
     assert records[0]["upper_limit_obs"] != records[1]["upper_limit_obs"]
     assert np.all(np.diff(records[0]["upper_limit_exp"]) > 0)
@@ -282,3 +301,11 @@ def test_align_never_changes_a_rate(family, shift, other) -> None:
     before = {structure_key(relaxed.Model(s, poi_name=None)) for s in specs}
     after = {structure_key(relaxed.Model(s, poi_name=None)) for s in aligned}
     assert len(after) <= len(before)
+
+
+def test_grid_checks_its_inputs_before_any_fit() -> None:
+    ws = relaxed.Workspace(WORKSPACE)
+    with pytest.raises(relaxed.exceptions.InvalidParameters, match="outside the bounds"):
+        hypotest_grid(ws, _patchset(POINTS[:1]), poi_test=12.0)
+    with pytest.raises(relaxed.exceptions.InvalidArgument, match="level"):
+        hypotest_grid(ws, _patchset(POINTS[:1]), level=1.5)

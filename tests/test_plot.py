@@ -152,17 +152,18 @@ def test_brazil_band_rejects_mismatched_shapes(obs, exp, message):
 
 def test_brazil_arrays_from_upper_limit_scan_match_pyhf(hello):
     model, data = hello
-    scan = np.asarray([0.0, 0.5, 1.0, 1.5, 2.0])
+    # the scan must bracket every limit (the +2 sigma one is above 2)
+    scan = np.asarray([0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
     obs, exp, scan_results = relaxed.infer.upper_limit(data, model, scan=scan, return_results=True)
     poi, cls_obs, cls_exp = plot.brazil_arrays(scan_results)
     np.testing.assert_array_equal(poi, scan)
-    assert cls_exp.shape == (5, 5)
+    assert cls_exp.shape == (6, 5)
     assert cls_obs[2] == pytest.approx(HELLO_CLS_OBS, rel=1e-5)
     assert cls_exp[2] == pytest.approx(HELLO_CLS_EXP, rel=1e-5)
     fig, ax = plt.subplots()
     plot.brazil_band(ax, poi, cls_obs, cls_exp, limits=(obs, exp))
     np.testing.assert_allclose(_line(ax, "observed").get_ydata(), cls_obs)
-    with pytest.raises(ValueError, match="3 POI values but 5 results"):
+    with pytest.raises(ValueError, match="3 POI values but 6 results"):
         plot.brazil_arrays((scan[:3], scan_results[1]))
 
 

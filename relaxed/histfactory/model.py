@@ -32,10 +32,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
-from relaxed.exceptions import InvalidData, InvalidParameters
+from relaxed.exceptions import InvalidData, InvalidMeasurement, InvalidModel, InvalidParameters
 from relaxed.histfactory import schema
 from relaxed.histfactory.builder import build
 from relaxed.histfactory.config import Layout, ModelConfig
@@ -68,6 +69,38 @@ def normal_logpdf(x: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> Array:
     return -0.5 * z * z - jnp.log(sigma) - 0.5 * jnp.log(2.0 * jnp.pi)
 
 
+def _finite(values: Any, path: str, what: str, error: type[Exception]) -> None:
+    if any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values)):
+        return
+    try:
+        array = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return  # not numbers: the builder names the problem
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        k = int(bad[0])
+        raise error(f"{path}[{k}]: {what} {float(array[k])!r}: it must be finite")
+
+
+def _check_finite(spec: Mapping[str, Any]) -> None:
+    """Sample yields and the measurement's inits, auxdata and sigmas must be finite (pyhf
+    accepts NaN there and returns NaN likelihoods). Modifier data are checked by the
+    builder, and malformed structures are left to it."""
+    channels = spec.get("channels") if isinstance(spec, Mapping) else None
+    for c, channel in enumerate(channels if isinstance(channels, list) else []):
+        samples = channel.get("samples") if isinstance(channel, Mapping) else None
+        for s, sample in enumerate(samples if isinstance(samples, list) else []):
+            if isinstance(sample, Mapping) and "data" in sample:
+                what = f"sample '{sample.get('name')}' in channel '{channel.get('name')}' has yield"
+                _finite(sample["data"], f"channels[{c}].samples[{s}].data", what, InvalidModel)
+    parameters = spec.get("parameters") if isinstance(spec, Mapping) else None
+    for p, par in enumerate(parameters if isinstance(parameters, list) else []):
+        for key in ("inits", "auxdata", "sigmas") if isinstance(par, Mapping) else ():
+            if key in par:
+                what = f"parameter '{par.get('name')}' has {key[:-1]}"
+                _finite(par[key], f"parameters[{p}].{key}", what, InvalidMeasurement)
+
+
 @jax.tree_util.register_pytree_node_class
 class Model:
     """A HistFactory model built from a pyhf-format specification.
@@ -90,7 +123,10 @@ class Model:
 
     Raises:
         relaxed.exceptions.InvalidSpecification: the spec does not follow the schema.
-        relaxed.exceptions.InvalidModel: an inconsistent spec (bin counts, shared names, POI).
+        relaxed.exceptions.InvalidModel: an inconsistent spec (bin counts, shared names, POI)
+            or a sample yield that is not finite (NaN, inf).
+        relaxed.exceptions.InvalidMeasurement: a parameter configuration that is inconsistent
+            or has non-finite inits, auxdata or sigmas.
 
     Example:
         >>> import relaxed
@@ -116,6 +152,7 @@ class Model:
     ) -> None:
         if validate:
             schema.validate(spec, kind="model")
+        _check_finite(spec)
         layout, arrays = build(spec, poi_name, modifier_settings)
         self._layout = layout
         for name in _LEAVES:
@@ -263,8 +300,31 @@ class Model:
 
         Returns shape ``(1,)`` for one parameter vector (as pyhf) and ``(n,)`` for a batch of
         shape ``(n, npars)``. Jit-compiled; differentiable in ``pars``, ``data`` and the model.
+
+        Concrete ``data`` are checked (:func:`relaxed.infer.checks.check_data`): main counts
+        finite and :math:`\\ge 0`, auxiliary data finite (:math:`\\ge 0` for Poisson
+        constraints), else :class:`~relaxed.exceptions.InvalidData` naming the bin. Parameters
+        are only checked for their length: non-finite parameters give NaN, as in pyhf. Inside
+        ``jit``/``vmap``/``grad`` invalid data are not detected (the value is meaningless).
+
+        Example:
+            >>> import relaxed
+            >>> model = relaxed.Model({"channels": [{"name": "SR", "samples": [
+            ...     {"name": "s", "data": [10.0],
+            ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}]}]})
+            >>> round(float(model.logpdf([1.0], [10.0])[0]), 6)
+            -2.078562
+            >>> model.logpdf([1.0], [-3.0])
+            Traceback (most recent call last):
+            ...
+            relaxed.exceptions.InvalidData: data[0] is -3.0: observation bin 0 of channel 'SR' ...
         """
-        return _logpdf_call(_logpdf, self, pars, self._data(data), True)
+        data = self._data(data)
+        if not isinstance(data, jax.core.Tracer):
+            from relaxed.infer.checks import check_data  # relaxed.infer builds on this module
+
+            check_data(data, self, batch=True)
+        return _logpdf_call(_logpdf, self, pars, data, True)
 
 
 # -- pure functions of (model, pars): compiled once per model structure --------------------

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
@@ -51,6 +52,28 @@ def _to_json_value(value: Any) -> Any:
     return array.tolist()
 
 
+def _check_observation(index: int, observation: Mapping[str, Any]) -> None:
+    """Observed counts must be finite and >= 0 (non-integer counts are fine, as in pyhf);
+    traced values are not checked."""
+    values = observation["data"]
+    if any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values)):
+        return
+    where = f"observations[{index}].data"
+    try:
+        counts = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InvalidData(f"{where}: observed counts must be numbers: {err}") from err
+    if counts.ndim != 1:
+        raise InvalidData(f"{where}: expected a list of counts, got shape {counts.shape}")
+    bad = np.flatnonzero(~(np.isfinite(counts) & (counts >= 0)))
+    if bad.size:
+        k = int(bad[0])
+        raise InvalidData(
+            f"{where}[{k}]: observation bin {k} of channel '{observation['name']}' is "
+            f"{float(counts[k])!r}: counts must be finite and >= 0"
+        )
+
+
 class Workspace:
     """A HistFactory workspace in pyhf's JSON format.
 
@@ -58,6 +81,14 @@ class Workspace:
         spec: the workspace document (``channels``, ``observations``, ``measurements``,
             ``version``). Numbers may be JAX arrays or tracers, as for :class:`relaxed.Model`.
         validate: check the document against the schema (version 1.0.0).
+
+    Raises:
+        relaxed.exceptions.InvalidSpecification: the document does not follow the schema.
+        relaxed.exceptions.InvalidData: an observation of an unknown channel, two for one
+            channel, or an observed count that is negative or not finite (NaN, inf); the
+            message names ``observations[i].data[j]``, the channel and the bin.
+        relaxed.exceptions.InvalidModel, relaxed.exceptions.InvalidMeasurement: duplicate
+            channel or measurement names.
 
     Example:
         >>> import relaxed
@@ -110,6 +141,7 @@ class Workspace:
                     f"the channels are {sorted(channel_names)}"
                 )
             observed[name] = i
+            _check_observation(i, observation)
         self._observed = observed
 
     # -- summary ---------------------------------------------------------------------------

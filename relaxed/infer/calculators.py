@@ -49,7 +49,7 @@ from jax.typing import ArrayLike
 
 from relaxed.exceptions import InvalidParameters
 from relaxed.histfactory.model import Model
-from relaxed.infer import mle
+from relaxed.infer import checks, mle
 from relaxed.infer.mle import SolverOptions, fixed_poi_fit
 from relaxed.infer.test_statistics import from_fits, get_test_stat
 
@@ -105,7 +105,8 @@ def _defaults(pdf: Model) -> tuple[Array, tuple[tuple[float, float], ...], tuple
     bounds = tuple((float(lo), float(hi)) for lo, hi in cfg.suggested_bounds())
     fixed = tuple(bool(f) for f in cfg.suggested_fixed())
     result = (init, bounds, fixed)
-    if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(pdf)):
+    # never keep a tracer: under a transformation even jnp.asarray of constants is staged
+    if not checks.is_traced(pdf, init):
         _DEFAULTS[pdf] = result
     return result
 
@@ -117,21 +118,18 @@ def _resolve(
     fixed_params: Sequence[bool] | None,
     solver: SolverOptions | None = None,
 ) -> tuple[Array, _Config]:
-    """pyhf's defaults (``suggested_*``) and a hashable configuration."""
+    """pyhf's defaults (``suggested_*``) and a hashable configuration, checked
+    (:mod:`relaxed.infer.checks`: bounds, fixed flags, ``init_pars`` inside the bounds)."""
     init, bounds, fixed = _defaults(pdf)
-    if init_pars is not None:
-        init = jnp.asarray(init_pars, jnp.float64)
     if par_bounds is not None:
-        try:
-            bounds = tuple(
-                (float(lo), float(hi)) for lo, hi in np.asarray(par_bounds, dtype=np.float64)
-            )
-        except Exception as err:
-            raise InvalidParameters(
-                f"par_bounds must be concrete (low, high) pairs: {err}"
-            ) from err
+        bounds = checks.check_bounds(par_bounds, pdf)
     if fixed_params is not None:
-        fixed = tuple(bool(f) for f in fixed_params)
+        fixed = checks.check_fixed(fixed_params, pdf)
+    if init_pars is not None:
+        checks.check_pars(init_pars, pdf, "init_pars", bounds)
+        init = jnp.asarray(init_pars, jnp.float64)
+    else:
+        checks.check_pars(init, pdf, "suggested_init()", bounds)
     solver = SolverOptions() if solver is None else solver
     return init, _Config(bounds, fixed, solver)
 
@@ -402,7 +400,10 @@ def asymptotic_result(
     asymptotic approximation, in one jit-compiled call (see the module docstring for the
     formulas). Differentiable in ``poi_test``, ``data`` and the model; maps with ``vmap``.
     ``solver`` configures the fits (:class:`relaxed.infer.mle.SolverOptions`); the result's
-    ``converged`` flag says whether all of them converged.
+    ``converged`` flag says whether all of them converged. Concrete inputs are checked as in
+    :func:`relaxed.infer.hypotest` (``poi_test`` finite and inside the POI's bounds, valid
+    data and ``init_pars``); traced invalid inputs give meaningless numbers (see there, and
+    :func:`relaxed.infer.checked`).
 
     Example:
         >>> import relaxed
@@ -420,6 +421,8 @@ def asymptotic_result(
     _check_test_stat(test_stat)
     _check_base_dist(calc_base_dist)
     init, config = _resolve(pdf, init_pars, par_bounds, fixed_params, solver)
+    checks.check_poi(poi_test, pdf, config.bounds)
+    checks.check_data(data, pdf)
     data = pdf._data(data)
     poi = jnp.asarray(poi_test, dtype=jnp.float64)
     return _asymptotic_result_jit(pdf, data, poi, init, config, test_stat, calc_base_dist)
@@ -458,9 +461,10 @@ class AsymptoticCalculator:
     ) -> None:
         _check_test_stat(test_stat)
         _check_base_dist(calc_base_dist)
+        self.init_pars, self._config = _resolve(pdf, init_pars, par_bounds, fixed_params)
+        checks.check_data(data, pdf)
         self.data = pdf._data(data)
         self.pdf = pdf
-        self.init_pars, self._config = _resolve(pdf, init_pars, par_bounds, fixed_params)
         self.par_bounds = self._config.bounds
         self.fixed_params = self._config.fixed
         self.test_stat = test_stat
@@ -470,7 +474,9 @@ class AsymptoticCalculator:
 
     def teststatistic(self, poi_test: ArrayLike) -> Array:
         r"""The test statistic :math:`t` in :math:`\hat\mu/\sigma` space (module docstring);
-        also sets ``sqrtqmuA_v`` and ``fitted_pars``."""
+        also sets ``sqrtqmuA_v`` and ``fitted_pars``. ``poi_test`` must be finite and inside
+        the POI's bounds (:func:`relaxed.infer.checks.check_poi`)."""
+        checks.check_poi(poi_test, self.pdf, self._config.bounds)
         teststat, _, q_A, fitted, _ = _asimov_stats_jit(
             self.pdf,
             self.data,
@@ -665,7 +671,8 @@ def toy_result(
     and fitted in one jit-compiled vmapped call (``key`` defaults to ``PRNGKey(0)``).
 
     :math:`\mathrm{CL}_{s+b} = \#\{q^{s+b}_i \ge q_\text{obs}\}/N`,
-    :math:`\mathrm{CL}_b = \#\{q^{b}_i \ge q_\text{obs}\}/N`.
+    :math:`\mathrm{CL}_b = \#\{q^{b}_i \ge q_\text{obs}\}/N`. Inputs are checked as in
+    :func:`relaxed.infer.hypotest`; ``ntoys`` must be a positive integer.
 
     Example:
         >>> import relaxed
@@ -683,6 +690,8 @@ def toy_result(
     _check_test_stat(test_stat)
     ntoys = _check_ntoys(ntoys)
     init, config = _resolve(pdf, init_pars, par_bounds, fixed_params, solver)
+    checks.check_poi(poi_test, pdf, config.bounds)
+    checks.check_data(data, pdf)
     data = pdf._data(data)
     poi = jnp.asarray(poi_test, dtype=jnp.float64)
     return _toy_result_jit(pdf, data, poi, init, _key(key), config, test_stat, ntoys)
@@ -721,9 +730,10 @@ class ToyCalculator:
     ) -> None:
         _check_test_stat(test_stat)
         self.ntoys = _check_ntoys(ntoys)
+        self.init_pars, self._config = _resolve(pdf, init_pars, par_bounds, fixed_params)
+        checks.check_data(data, pdf)
         self.data = pdf._data(data)
         self.pdf = pdf
-        self.init_pars, self._config = _resolve(pdf, init_pars, par_bounds, fixed_params)
         self.par_bounds = self._config.bounds
         self.fixed_params = self._config.fixed
         self.test_stat = test_stat
@@ -733,7 +743,9 @@ class ToyCalculator:
     def distributions(
         self, poi_test: ArrayLike, track_progress: bool | None = None
     ) -> tuple[EmpiricalDistribution, EmpiricalDistribution]:
-        """Sampled test statistics under signal plus background and background only."""
+        """Sampled test statistics under signal plus background and background only
+        (``poi_test`` checked as in :meth:`teststatistic`)."""
+        checks.check_poi(poi_test, self.pdf, self._config.bounds)
         return _toy_stats_jit(
             self.pdf,
             self.data,

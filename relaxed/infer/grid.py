@@ -47,7 +47,7 @@ from relaxed.histfactory.config import Layout
 from relaxed.histfactory.model import _LEAVES, Model
 from relaxed.histfactory.patchset import PatchSet
 from relaxed.histfactory.workspace import Workspace, _patched_model_spec
-from relaxed.infer import calculators, intervals
+from relaxed.infer import calculators, checks, intervals
 from relaxed.infer.hypotest import pop_solver_options
 from relaxed.infer.mle import SolverOptions
 
@@ -132,7 +132,9 @@ def hypotest_grid(
         One dict per patch, in the patch set's order: ``name``, ``values``, ``labels``,
         ``CLs_obs``, ``CLs_exp`` (five values, :math:`-2\sigma \dots +2\sigma`),
         ``converged`` (every fit of the test converged), and with ``upper_limits``
-        ``upper_limit_obs`` and ``upper_limit_exp`` (NaN where no limit is bracketed).
+        ``upper_limit_obs`` and ``upper_limit_exp``. A limit that is not bracketed inside the
+        POI's bounds is ``None`` (never a clipped number), and ``upper_limit_note`` says
+        which limits and why; one such point does not stop the grid.
 
     Raises:
         relaxed.exceptions.InvalidPatch: a patch does not apply (before any fit runs).
@@ -165,8 +167,7 @@ def hypotest_grid(
         patchset = PatchSet(patchset)
     if test_stat not in ("q", "qtilde"):
         raise InvalidArgument(f"test_stat must be 'q' or 'qtilde' for a grid, got {test_stat!r}")
-    if not 0.0 < float(level) < 1.0:
-        raise InvalidArgument(f"level must be between 0 and 1, got {level!r}")
+    checks.check_level(level)
     kwargs = dict(solver_kwargs)
     solver = pop_solver_options(kwargs)
     if kwargs:
@@ -182,6 +183,9 @@ def hypotest_grid(
 
     # every model is built first: a patch that does not apply fails before any fit
     groups = _prepared(workspace, patchset, measurement_name, solver)
+    for group in groups:  # every patch's model has its group's POI bounds
+        model = Model.tree_unflatten(group.layout, tuple(leaf[0] for leaf in group.leaves))
+        checks.check_poi(poi_test, model, group.config.bounds)
     npoints = len(patchset.patches)
     results: list[dict[str, Any]] = [{} for _ in range(npoints)]
     bar = _progress(npoints, progress)
@@ -189,8 +193,8 @@ def hypotest_grid(
         pending = []
         for group in groups:
             pending.extend(_dispatch(group, poi_test, test_stat, upper_limits, level))
-        for members, outputs in pending:
-            _collect(members, outputs, results, upper_limits)
+        for members, outputs, bounds in pending:
+            _collect(members, outputs, results, upper_limits, bounds)
             if bar is not None:
                 bar.update(len(members))
     finally:
@@ -202,7 +206,14 @@ def hypotest_grid(
     return [{k: r[k] for k in ("name", "values", "labels", *_ORDER) if k in r} for r in results]
 
 
-_ORDER = ("CLs_obs", "CLs_exp", "upper_limit_obs", "upper_limit_exp", "converged")
+_ORDER = (
+    "CLs_obs",
+    "CLs_exp",
+    "upper_limit_obs",
+    "upper_limit_exp",
+    "upper_limit_note",
+    "converged",
+)
 
 
 def _number(value: Any) -> Any:
@@ -294,8 +305,9 @@ def _chunks(n: int) -> list[tuple[int, int, int]]:
 
 def _dispatch(
     group: _Group, poi_test: float, test_stat: str, upper_limits: bool, level: float
-) -> list[tuple[list[int], Any]]:
-    """Start the compiled calls of one group (asynchronously); returns (members, outputs)."""
+) -> list[tuple[list[int], Any, tuple[float, float]]]:
+    """Start the compiled calls of one group (asynchronously); returns (members, outputs,
+    the POI's bounds) per chunk."""
     treedef = jax.tree_util.tree_structure(Model.tree_unflatten(group.layout, tuple(_LEAVES)))
     low, up = group.config.bounds[group.layout.poi_index]
     setup = intervals._Setup(
@@ -333,12 +345,16 @@ def _dispatch(
         outputs = cache.compiled_call(
             "grid", chunk, static, leaves, group.data[take], poi, group.init, key, level_arr
         )
-        pending.append((group.members[a:b], outputs))
+        pending.append((group.members[a:b], outputs, bounds))
     return pending
 
 
 def _collect(
-    members: list[int], outputs: Any, results: list[dict[str, Any]], upper_limits: bool
+    members: list[int],
+    outputs: Any,
+    results: list[dict[str, Any]],
+    upper_limits: bool,
+    bounds: tuple[float, float],
 ) -> None:
     cls_obs, cls_exp, converged = (np.asarray(x) for x in outputs[:3])
     roots = np.asarray(outputs[3]) if upper_limits else None
@@ -349,6 +365,14 @@ def _collect(
             "converged": bool(converged[j]),
         }
         if roots is not None:
-            record["upper_limit_obs"] = float(roots[j, 0])
-            record["upper_limit_exp"] = [float(v) for v in roots[j, 1:]]
+            limits = [float(v) if np.isfinite(v) else None for v in roots[j]]
+            record["upper_limit_obs"] = limits[0]
+            record["upper_limit_exp"] = limits[1:]
+            names = intervals.LIMIT_NAMES
+            missing = [name for name, v in zip(names, limits, strict=True) if v is None]
+            if missing:
+                record["upper_limit_note"] = (
+                    f"{', '.join(missing)}: not bracketed inside the POI bounds "
+                    f"[{bounds[0]:g}, {bounds[1]:g}] (widen the bounds or scale the signal)"
+                )
         results[i] = record

@@ -23,9 +23,9 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from relaxed import cache
-from relaxed.exceptions import InvalidData, InvalidParameters
+from relaxed.exceptions import InvalidParameters
 from relaxed.histfactory.model import Model
-from relaxed.infer import calculators
+from relaxed.infer import calculators, checks
 from relaxed.infer.calculators import HypoTestResult
 from relaxed.infer.mle import SolverOptions, check_converged, solver_options
 
@@ -53,13 +53,18 @@ def pop_solver_options(kwargs: dict[str, Any]) -> SolverOptions:
 
 
 def _check(
+    poi_test: ArrayLike | None,
     data: ArrayLike,
     model: Model,
+    init_pars: ArrayLike | None,
+    par_bounds: Sequence[Sequence[float]] | None,
     fixed_params: Sequence[bool] | None,
     test_stat: str,
     calctype: str,
     kwargs: dict[str, Any],
 ) -> None:
+    """Every check of a hypothesis test's (or a limit's) inputs, before anything is compiled:
+    the option names, then :func:`relaxed.infer.checks.check_test_inputs`."""
     if not isinstance(calctype, str) or calctype not in CALCTYPES:
         raise InvalidParameters(f"unknown calctype {calctype!r}; choose one of {list(CALCTYPES)}")
     calculators.get_test_stat(test_stat)
@@ -69,30 +74,11 @@ def _check(
             f"unknown keyword argument(s) {unknown} for calctype={calctype!r}; "
             f"valid ones are {list(_CALCULATOR_KWARGS[calctype])}"
         )
-    layout = model._layout
-    poi_index = layout.poi_index
-    if poi_index is None:
-        raise InvalidParameters(
-            "the model has no parameter of interest: a hypothesis test needs one"
-        )
-    fixed = calculators._defaults(model)[2] if fixed_params is None else fixed_params
-    if len(fixed) != layout.npars:
-        raise InvalidParameters(
-            f"fixed_params must have {model.config.npars} entries ({model.config.par_names}), "
-            f"got {len(fixed)}"
-        )
-    if fixed[poi_index]:
-        raise InvalidParameters(
-            f"the parameter of interest '{model.config.poi_name}' (index {poi_index}) is fixed, "
-            "which makes inference impossible; set fixed_params[poi_index] = False"
-        )
-    shape = np.shape(data)
-    n = layout.nmaindata + layout.nauxdata
-    if len(shape) != 1 or shape[0] != n:
-        raise InvalidData(
-            f"hypotest needs one data vector of length {n} (main bins + auxdata), got shape "
-            f"{shape}; map over data sets with jax.vmap"
-        )
+    if calctype == "asymptotics":
+        calculators._check_base_dist(kwargs.get("calc_base_dist", "normal"))
+    else:
+        calculators._check_ntoys(kwargs.get("ntoys", 2000))
+    checks.check_test_inputs(poi_test, data, model, init_pars, par_bounds, fixed_params)
 
 
 def hypotest_result(
@@ -108,7 +94,8 @@ def hypotest_result(
 ) -> HypoTestResult:
     r"""All the outputs of a hypothesis test as one :class:`~calculators.HypoTestResult`
     (observed and expected :math:`\mathrm{CL}_{s+b}, \mathrm{CL}_b, \mathrm{CL}_s`, test
-    statistics). Same arguments as :func:`hypotest`.
+    statistics). Same arguments, checks and errors as :func:`hypotest`; inside
+    ``jit``/``vmap``/``grad`` invalid inputs give meaningless numbers (see :func:`hypotest`).
 
     Example:
         >>> import relaxed
@@ -122,7 +109,7 @@ def hypotest_result(
         >>> round(float(hypotest_result(1.0, data, model).CLb), 6)
         0.444154
     """
-    _check(data, model, fixed_params, test_stat, calctype, kwargs)
+    _check(poi_test, data, model, init_pars, par_bounds, fixed_params, test_stat, calctype, kwargs)
     kwargs = dict(kwargs)
     solver = pop_solver_options(kwargs)
     args = (poi_test, data, model, init_pars, par_bounds, fixed_params, test_stat)
@@ -208,11 +195,23 @@ def hypotest(
         ``CLs`` alone, or a tuple in the order above, values as JAX arrays.
 
     Raises:
-        relaxed.exceptions.InvalidParameters: unknown ``test_stat``/``calctype``/keyword, a fixed
-            or missing parameter of interest.
-        relaxed.exceptions.InvalidData: data of the wrong shape.
+        relaxed.exceptions.InvalidParameters: unknown ``test_stat``/``calctype``/keyword,
+            ``ntoys`` < 1, a fixed or missing parameter of interest; ``poi_test`` that is not a
+            finite scalar inside the POI's bounds (``par_bounds``, default the suggested ones:
+            pyhf raises for the same values; with the default bounds ``[0, 10]`` a negative
+            value is refused, for ``qtilde`` as for ``q``); ``init_pars`` of the wrong length,
+            not finite or outside the bounds; malformed ``par_bounds``/``fixed_params``.
+        relaxed.exceptions.InvalidData: data of the wrong shape, a main count negative or not
+            finite, an auxiliary datum not finite (or negative for a Poisson constraint).
+            Non-integer counts are valid.
         relaxed.exceptions.FailedMinimization: a fit did not converge (on concrete values;
             inside ``jit``/``vmap`` use :func:`hypotest_result` and its ``converged`` flag).
+
+    Inside ``jit``/``vmap``/``grad`` nothing can be raised and the numbers returned for
+    invalid inputs are meaningless, not NaN: a ``poi_test`` outside the bounds is tested as
+    given (the conditional fits hold the POI there), a NaN ``poi_test`` gives CLs = 1, and
+    negative or non-finite counts give arbitrary p-values. Wrap the call with
+    :func:`relaxed.infer.checked` to turn these cases into the errors above.
 
     Example:
         >>> import relaxed
@@ -227,7 +226,7 @@ def hypotest(
         >>> round(float(cls_obs), 6), [round(float(v), 6) for v in cls_exp]
         (0.052516, [0.002606, 0.013821, 0.064455, 0.235261, 0.573042])
     """
-    _check(data, model, fixed_params, test_stat, calctype, kwargs)
+    _check(poi_test, data, model, init_pars, par_bounds, fixed_params, test_stat, calctype, kwargs)
     kwargs = dict(kwargs)
     solver = pop_solver_options(kwargs)
     key = kwargs.pop("key", None)

@@ -31,16 +31,17 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
 from relaxed import cache
-from relaxed.exceptions import InvalidParameters
+from relaxed.exceptions import InvalidParameters, LimitNotBracketed
 from relaxed.histfactory.model import Model
-from relaxed.infer import calculators
+from relaxed.infer import calculators, checks
 from relaxed.infer.hypotest import _check, pop_solver_options
 
-__all__ = ["upper_limit", "linear_grid_scan", "root_scan"]
+__all__ = ["upper_limit", "linear_grid_scan", "root_scan", "cls_scan", "check_bracketed"]
 
 _FIT_KWARGS = ("init_pars", "par_bounds", "fixed_params")
 _TINY = 1e-300
@@ -64,7 +65,17 @@ def _setup(
     calctype = kwargs.pop("calctype", "asymptotics")
     key = kwargs.pop("key", None)
     kwargs.pop("track_progress", None)
-    _check(data, model, fit_kwargs["fixed_params"], test_stat, calctype, kwargs)
+    _check(
+        None,
+        data,
+        model,
+        fit_kwargs["init_pars"],
+        fit_kwargs["par_bounds"],
+        fit_kwargs["fixed_params"],
+        test_stat,
+        calctype,
+        kwargs,
+    )
     solver = pop_solver_options(kwargs)
     init, config = calculators._resolve(
         model,
@@ -116,6 +127,137 @@ def _results_list(scan: Array, values: Array) -> list[tuple[Array, list[Array]]]
     return [(values[k, 0], [values[k, j] for j in range(1, 6)]) for k in range(scan.shape[0])]
 
 
+#: The six limits, in the order of the values (observed, then expected -2 .. +2 sigma).
+LIMIT_NAMES = (
+    "observed",
+    "expected -2 sigma",
+    "expected -1 sigma",
+    "expected median",
+    "expected +1 sigma",
+    "expected +2 sigma",
+)
+
+
+def _which(names: list[str]) -> str:
+    """``["observed", "expected +2 sigma"]`` -> "the observed and expected +2 sigma upper
+    limits"."""
+    if len(names) == 6:
+        return "the observed and all 5 expected upper limits"
+    if len(names) == 5 and "observed" not in names:
+        return "all 5 expected upper limits"
+    if len(names) == 1:
+        return f"the {names[0]} upper limit"
+    return f"the {', '.join(names[:-1])} and {names[-1]} upper limits"
+
+
+def check_bracketed(
+    low: float,
+    high: float,
+    cls_low: Any,
+    cls_high: Any,
+    level: float,
+    model: Model,
+    poi_bounds: tuple[float, float] | None = None,
+) -> None:
+    r"""Raise :class:`~relaxed.exceptions.LimitNotBracketed` unless each of the six limits
+    (observed, expected :math:`-2\sigma \dots +2\sigma`) is inside ``[low, high]``: the
+    CLs values ``cls_low`` (shape (6,)) at ``low`` must be :math:`\ge` ``level`` and
+    ``cls_high`` at ``high`` :math:`\le` ``level`` (NaN counts as neither).
+
+    ``[low, high]`` is a scan's range, or with ``poi_bounds`` (root finding) the bracket,
+    which stops at the POI's bounds: the message then says that the limit lies beyond them.
+
+    Example:
+        >>> import relaxed
+        >>> model = relaxed.Model({"channels": [{"name": "SR", "samples": [{"name": "s",
+        ...     "data": [1.0], "modifiers": [{"name": "mu", "type": "normfactor",
+        ...     "data": None}]}]}]})
+        >>> check_bracketed(0.0, 5.0, [1.0] * 6, [0.01] * 5 + [0.2], 0.05, model)
+        Traceback (most recent call last):
+        ...
+        relaxed.exceptions.LimitNotBracketed: the expected +2 sigma upper limit is above the ...
+    """
+    cls_low = np.asarray(cls_low, dtype=np.float64)
+    cls_high = np.asarray(cls_high, dtype=np.float64)
+    above = ~(cls_high <= level)  # NaN at the upper end: not excluded there
+    below = ~above & ~(cls_low >= level)
+    if not (above.any() or below.any()):
+        return
+    poi = model.config.poi_name
+    messages = []
+    for bad, values, side in ((above, cls_high, "above"), (below, cls_low, "below")):
+        if not bad.any():
+            continue
+        names = [n for n, b in zip(LIMIT_NAMES, bad, strict=True) if b]
+        at = high if side == "above" else low
+        sign = ">" if side == "above" else "<"
+        shown = ", ".join(_fmt(v) for v in values[bad])
+        if poi_bounds is None:
+            point = "last" if side == "above" else "first"
+            where = f"{side} the {point} scan point {poi} = {at:g}"
+            hint = "extend the scan to higher values" if side == "above" else "start it lower"
+        elif at == poi_bounds[side == "above"]:
+            bound = "upper" if side == "above" else "lower"
+            where = f"{side} the {bound} bound {at:g} of POI '{poi}'"
+            hint = (
+                f"widen the POI's bounds (par_bounds, or the measurement's bounds for '{poi}')"
+                + (" or scale the signal up so that the limit falls inside them")
+                * (side == "above")
+            )
+        else:
+            where = f"{side} {poi} = {at:g}, where the search for a bracket stopped"
+            hint = "give the root finder other bounds or use a scan"
+        verb = "is" if len(names) == 1 else "are"
+        messages.append(
+            f"{_which(names)} {verb} {where} (CLs there: {shown} {sign} level {level:g}); {hint}"
+        )
+    which = [n for n, bad in zip(LIMIT_NAMES, above | below, strict=True) if bad]
+    raise LimitNotBracketed("; ".join(messages), which=which, low=low, high=high)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _debug_bracketed(values_low: Array, values_high: Array, level: Array, what: str) -> None:
+    """The traced form of :func:`check_bracketed` (an error only under
+    :func:`relaxed.infer.checked`)."""
+    ok = (values_low >= level) & (values_high <= level)
+    checks._traced_check(
+        LimitNotBracketed,
+        ok,
+        f"a limit (observed, expected -2..+2 sigma: {{}}) is outside the {what}, where CLs "
+        "must cross the level",
+        ok,
+    )
+
+
+def cls_scan(data: ArrayLike, model: Model, scan: ArrayLike, **hypotest_kwargs: Any) -> Any:
+    r"""Observed and expected :math:`\mathrm{CL}_s` at each point of ``scan``, in one vmapped
+    compiled call: ``(scan, [(CLs_obs, [CLs_exp -2 .. +2 sigma]) for each point])``, the
+    ``results`` of :func:`linear_grid_scan` (for a Brazil-band figure), without requiring the
+    scan to bracket the limits. The scan is checked as in :func:`linear_grid_scan`.
+
+    Example:
+        >>> import numpy as np, relaxed
+        >>> spec = {"channels": [{"name": "c", "samples": [
+        ...     {"name": "sig", "data": [12.0, 11.0],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...     {"name": "bkg", "data": [50.0, 52.0],
+        ...      "modifiers": [{"name": "u", "type": "shapesys", "data": [3.0, 7.0]}]}]}]}
+        >>> model = relaxed.Model(spec)
+        >>> data = [51.0, 48.0] + model.config.auxdata.tolist()
+        >>> scan, results = cls_scan(data, model, [0.5, 1.0])
+        >>> round(float(results[1][0]), 4), len(results[1][1])
+        (0.0525, 5)
+    """
+    data, init, key, setup = _setup(data, model, hypotest_kwargs)
+    checks.check_scan(scan, model, setup.config.bounds)
+    scan = jnp.asarray(scan, dtype=jnp.float64)
+    values = _scan_values(scan, model, data, init, key, setup)
+    return scan, _results_list(scan, values)
+
+
 def linear_grid_scan(
     data: ArrayLike,
     model: Model,
@@ -128,7 +270,11 @@ def linear_grid_scan(
 
     All grid points are tested in one vmapped compiled call; each limit is
     ``interp(level, CLs[::-1], scan[::-1])`` (``CLs`` decreasing in :math:`\mu`), which is
-    differentiable in the model through the :math:`\mathrm{CL}_s` values.
+    differentiable in the model through the :math:`\mathrm{CL}_s` values. The scan must be
+    1-d, finite, strictly increasing and inside the POI's bounds, and must bracket every
+    limit: CLs at its first point :math:`\ge` ``level`` and at its last :math:`\le`
+    ``level``, else :class:`~relaxed.exceptions.LimitNotBracketed` (no clipped value is
+    returned; inside ``jit`` the limit is the scan's end, see :func:`upper_limit`).
 
     Example:
         >>> import numpy as np, relaxed
@@ -144,10 +290,14 @@ def linear_grid_scan(
         (1.01764, [0.59577, 0.7617, 1.08506, 1.50172, 2.06657])
     """
     data, init, key, setup = _setup(data, model, hypotest_kwargs)
+    checks.check_scan(scan, model, setup.config.bounds)
+    checks.check_level(level)
     scan = jnp.asarray(scan, dtype=jnp.float64)
-    if scan.ndim != 1 or scan.shape[0] < 2:
-        raise InvalidParameters(f"scan must be a 1-d array of POI values, got shape {scan.shape}")
     values = _scan_values(scan, model, data, init, key, setup)
+    if checks.is_traced(values, level, scan):
+        _debug_bracketed(values[0], values[-1], jnp.asarray(level), "scan")
+    else:
+        check_bracketed(float(scan[0]), float(scan[-1]), values[0], values[-1], float(level), model)
     limits = _interp_limits(scan, values, level)
     out = (limits[0], [limits[i] for i in range(1, 6)])
     if return_results:
@@ -193,7 +343,7 @@ def _g_all(values: Array, level: Array) -> Array:
     return jnp.where(jnp.isnan(g), -1e3, g)
 
 
-def _find_roots(
+def _search(
     model: Model,
     data: Array,
     init: Array,
@@ -203,22 +353,38 @@ def _find_roots(
     bounds: tuple[float, float],
     rtol: Array,
     maxiter: int,
-) -> Array:
+) -> tuple[Array, Array, Array]:
     r"""The six roots, found together: bracket expansion as pyhf, then the Illinois variant of
     regula falsi on :math:`g = \log\mathrm{CL}_s - \log\alpha` (superlinear, derivative
-    free: each iteration is one vmapped evaluation of the six tests, no gradients)."""
+    free: each iteration is one vmapped evaluation of the six tests, no gradients).
+
+    Returns the roots (NaN where not bracketed), the final bracket and the six CLs values
+    at its two ends (shape (2, 6)). The bracket never leaves the POI's bounds
+    (``setup.config``): a test outside them would hold the POI where the fits cannot go.
+    """
     pair = jax.vmap(lambda mu: _cls_values(mu, model, data, init, key, setup))
+    poi_lo, poi_hi = setup.config.bounds[model._layout.poi_index]
 
     # bracket: halve the lower end while some value is below the level, double the upper
-    # end while some value is above it (pyhf's toms748_scan); both ends in one vmapped call
+    # end while some value is above it (pyhf's toms748_scan; an end at or below zero moves
+    # by the bracket's width instead), both within the POI's bounds and in one vmapped call
+    def moved(ends: Array) -> Array:
+        lo, hi = ends[0], ends[1]
+        lo_new = jnp.where(lo > 0, 0.5 * lo, lo - (hi - lo))
+        hi_new = jnp.where(hi > 0, 2.0 * hi, hi + (hi - lo))
+        return jnp.clip(jnp.stack([lo_new, hi_new]), poi_lo, poi_hi)
+
+    def grow(ends: Array, v: Array) -> Array:
+        wanted = jnp.stack([jnp.any(v[0] < level), jnp.any(v[1] > level)])
+        return wanted & (moved(ends) != ends)
+
     def expand_cond(state):
         ends, v, n = state
-        return (jnp.any(v[0] < level) | jnp.any(v[1] > level)) & (n < 64)
+        return jnp.any(grow(ends, v)) & (n < 64)
 
     def expand_body(state):
         ends, v, n = state
-        grow = jnp.stack([jnp.any(v[0] < level), jnp.any(v[1] > level)])
-        ends = jnp.where(grow, ends * jnp.asarray([0.5, 2.0]), ends)
+        ends = jnp.where(grow(ends, v), moved(ends), ends)
         return ends, pair(ends), n + 1
 
     ends0 = jnp.asarray(bounds, dtype=jnp.float64)
@@ -277,7 +443,22 @@ def _find_roots(
     )
     final = jax.lax.while_loop(cond, body, init_state)
     bracketed = (g_lo >= 0) & (g_hi < 0)
-    return jnp.where(bracketed, final.x, jnp.nan)
+    return jnp.where(bracketed, final.x, jnp.nan), ends, v
+
+
+def _find_roots(
+    model: Model,
+    data: Array,
+    init: Array,
+    key: Array,
+    level: Array,
+    setup: _Setup,
+    bounds: tuple[float, float],
+    rtol: Array,
+    maxiter: int,
+) -> Array:
+    """The six roots of :func:`_search` (NaN where not bracketed)."""
+    return _search(model, data, init, key, level, setup, bounds, rtol, maxiter)[0]
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(6, 7, 8))
@@ -325,11 +506,26 @@ def root_scan(
 ) -> tuple[Array, list[Array]]:
     r"""Observed and expected upper limits :math:`\mathrm{CL}_s(\mu^*) = \alpha` by root finding.
 
-    The bracket starts at ``[bounds_low, bounds_up]``; its lower end is halved while any
+    The bracket starts at ``[bounds_low, bounds_up]``, inside the POI's bounds
+    (``par_bounds``, default the suggested ones); its lower end is halved while any
     :math:`\mathrm{CL}_s` there is below ``level`` and its upper end doubled while any is above
-    (as pyhf's ``toms748_scan``). The six roots are then refined together by regula falsi
+    (as pyhf's ``toms748_scan``), never beyond the POI's bounds: a test there would hold the
+    POI where the fits cannot go. The six roots are then refined together by regula falsi
     (Illinois) to relative tolerance ``rtol``. Differentiable (implicit function theorem).
-    A limit that cannot be bracketed is NaN.
+
+    Raises:
+        relaxed.exceptions.LimitNotBracketed: a limit lies beyond the POI's bounds (CLs at
+            the upper bound is still above ``level``): no clipped number is returned. pyhf
+            raises here too (its fits refuse a POI outside the bounds). Widen the bounds or
+            scale the signal.
+        relaxed.exceptions.InvalidParameters: a start bracket that is not finite, not
+            increasing or outside the POI's bounds; invalid data, parameters or options (as
+            :func:`relaxed.infer.hypotest`).
+        relaxed.exceptions.InvalidArgument: ``level`` outside (0, 1).
+
+    Inside ``jit``/``vmap``/``grad`` a limit that cannot be bracketed is NaN, and invalid
+    inputs give NaN or meaningless limits; :func:`relaxed.infer.checked` turns them into the
+    errors above.
 
     Example:
         >>> import relaxed
@@ -347,22 +543,67 @@ def root_scan(
     data, init, key, setup = _setup(data, model, hypotest_kwargs)
     if isinstance(rtol, float | int) and not (rtol > 0 and maxiter > 0):
         raise InvalidParameters(f"rtol and maxiter must be positive, got {rtol}, {maxiter}")
+    checks.check_level(level)
+    poi_bounds = setup.config.bounds[model.config.poi_index]
+    bounds = _bracket_start(bounds_low, bounds_up, model, poi_bounds)
     level = jnp.asarray(level, dtype=jnp.float64)
-    bounds = (float(bounds_low), float(bounds_up))
     rtol_arr = jnp.asarray(rtol, dtype=jnp.float64)
     leaves, treedef = jax.tree_util.tree_flatten(model)
     args = (leaves, data, init, key, level, rtol_arr)
-    if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(args)):
+    if checks.is_traced(args):
         roots = _roots_jit(model, data, init, key, level, rtol_arr, setup, bounds, int(maxiter))
-    else:  # through the program stored on disk: a new process does not trace again
+        checks._traced_check(
+            LimitNotBracketed,
+            jnp.isfinite(roots),
+            f"a limit (observed, expected -2..+2 sigma: {{}}) is not inside the bounds "
+            f"{list(poi_bounds)} of POI '{model.config.poi_name}'",
+            roots,
+        )
+        return roots[0], [roots[i] for i in range(1, 6)]
 
-        def flat(leaves, data, init, key, level, rtol):
-            m = jax.tree_util.tree_unflatten(treedef, leaves)
-            return _find_roots(m, data, init, key, level, setup, bounds, rtol, int(maxiter))
+    def flat(leaves, data, init, key, level, rtol):  # through the program stored on disk
+        m = jax.tree_util.tree_unflatten(treedef, leaves)
+        return _search(m, data, init, key, level, setup, bounds, rtol, int(maxiter))
 
-        static = (setup, bounds, int(maxiter), model._layout.structure_key)
-        roots = cache.compiled_call("upper_limit", flat, static, *args)
+    static = (setup, bounds, int(maxiter), model._layout.structure_key)
+    roots, ends, values = cache.compiled_call("upper_limit", flat, static, *args)
+    if not bool(jnp.all(jnp.isfinite(roots))):
+        ends, values = np.asarray(ends), np.asarray(values)
+        check_bracketed(ends[0], ends[1], values[0], values[1], float(level), model, poi_bounds)
+        missing = [n for n, r in zip(LIMIT_NAMES, np.asarray(roots), strict=True) if np.isnan(r)]
+        raise LimitNotBracketed(
+            f"{_which(missing)} cannot be computed: CLs does not cross level {float(level):g} "
+            f"between {model.config.poi_name} = {ends[0]:g} and {ends[1]:g}",
+            which=missing,
+            low=float(ends[0]),
+            high=float(ends[1]),
+        )
     return roots[0], [roots[i] for i in range(1, 6)]
+
+
+def _bracket_start(
+    bounds_low: float, bounds_up: float, model: Model, poi_bounds: tuple[float, float]
+) -> tuple[float, float]:
+    """The root finder's first bracket, checked: finite, increasing, inside the POI's bounds."""
+    poi = model.config.poi_name
+    try:
+        low, up = float(bounds_low), float(bounds_up)
+    except (TypeError, ValueError) as err:
+        raise InvalidParameters(
+            f"bounds_low and bounds_up must be numbers, got {bounds_low!r}, {bounds_up!r}"
+        ) from err
+    if not (np.isfinite(low) and np.isfinite(up) and low < up):
+        raise InvalidParameters(
+            f"bounds_low={low!r} and bounds_up={up!r} must be finite with bounds_low < "
+            "bounds_up (the first bracket of the root finder)"
+        )
+    if low < poi_bounds[0] or up > poi_bounds[1]:
+        raise InvalidParameters(
+            f"the bracket [{low:g}, {up:g}] is outside the bounds "
+            f"[{poi_bounds[0]:g}, {poi_bounds[1]:g}] of POI '{poi}'; start inside them or "
+            "widen the POI's bounds (par_bounds)"
+        )
+    return low, up
 
 
 def upper_limit(
@@ -379,10 +620,26 @@ def upper_limit(
 
     With ``scan`` (an array of POI values) the limits are interpolated on the grid
     (:func:`linear_grid_scan`); without, they are roots found to relative tolerance ``rtol``
-    (keyword, default 1e-6) starting from the bracket of the POI's suggested bounds
-    (:func:`root_scan`). Both are differentiable with respect to the model's arrays and the
-    data. ``hypotest_kwargs`` configure the tests (``test_stat``, ``calctype``, ``par_bounds``,
-    ...).
+    (keyword, default 1e-6) starting from the bracket of the POI's bounds (``par_bounds``,
+    default the suggested ones; :func:`root_scan`). Both are differentiable with respect to
+    the model's arrays and the data. ``hypotest_kwargs`` configure the tests (``test_stat``,
+    ``calctype``, ``par_bounds``, ...).
+
+    A limit is never clipped: if one lies outside the scan (CLs at the first point below
+    ``level`` or at the last point above it) or, without a scan, above the POI's upper
+    bound, :class:`~relaxed.exceptions.LimitNotBracketed` says which limits, where and the
+    CLs there. (pyhf's ``linear_grid_scan`` returns the scan's end instead, and its root
+    finder fails on a POI beyond the bounds.) Inside ``jit``/``vmap``/``grad`` such a limit
+    is the scan's end (scan) or NaN (root finding); wrap the call with
+    :func:`relaxed.infer.checked` to get the error there.
+
+    Raises:
+        relaxed.exceptions.LimitNotBracketed: see above.
+        relaxed.exceptions.InvalidArgument: ``level`` is not between 0 and 1.
+        relaxed.exceptions.InvalidParameters: a ``scan`` that is not 1-d with at least 2
+            finite, strictly increasing values inside the POI's bounds; invalid parameters or
+            options (as :func:`relaxed.infer.hypotest`).
+        relaxed.exceptions.InvalidData: invalid data (as :func:`relaxed.infer.hypotest`).
 
     Returns:
         ``(observed, [5 expected])``, plus ``(scan, results)`` with ``return_results``:
@@ -409,7 +666,7 @@ def upper_limit(
     poi = model.config.poi_index
     if poi is None:
         raise InvalidParameters("the model has no parameter of interest: no upper limit")
-    low, up = model.config.suggested_bounds()[poi]
+    low, up = checks.check_bounds(kwargs.get("par_bounds"), model)[poi]
     obs, exp = root_scan(data, model, low, up, level, **root_opts, **kwargs)
     if not return_results:
         return obs, exp

@@ -21,7 +21,7 @@ from jax.typing import ArrayLike
 
 from relaxed.exceptions import FailedMinimization, InvalidArgument, InvalidParameters
 from relaxed.histfactory.model import Model
-from relaxed.infer import newton
+from relaxed.infer import checks, newton
 from relaxed.infer.linalg import inv_spd
 from relaxed.infer.newton import NewtonSettings, minimize
 
@@ -163,33 +163,9 @@ def _settings(
     fixed_params: Sequence[bool] | None,
     options: SolverOptions = DEFAULT_SOLVER,
 ) -> NewtonSettings:
-    cfg = model.config
-    bounds = cfg.suggested_bounds() if par_bounds is None else par_bounds
-    fixed = cfg.suggested_fixed() if fixed_params is None else fixed_params
-    try:
-        bounds_arr = np.asarray(bounds, dtype=np.float64)
-    except Exception as err:
-        raise InvalidParameters(f"par_bounds must be concrete (low, high) pairs: {err}") from err
-    if bounds_arr.shape != (cfg.npars, 2):
-        raise InvalidParameters(
-            f"par_bounds must have shape ({cfg.npars}, 2) for parameters {cfg.par_names}, "
-            f"got {bounds_arr.shape}"
-        )
-    bad = np.flatnonzero(~(bounds_arr[:, 0] <= bounds_arr[:, 1]))
-    if bad.size:
-        raise InvalidParameters(
-            f"par_bounds for '{cfg.par_names[bad[0]]}' are {tuple(bounds_arr[bad[0]])}: "
-            "the lower bound must not exceed the upper bound"
-        )
-    if len(fixed) != cfg.npars:
-        raise InvalidParameters(
-            f"fixed_params must have {cfg.npars} entries ({cfg.par_names}), got {len(fixed)}"
-        )
-    return settings_from(
-        tuple((float(lo), float(hi)) for lo, hi in bounds_arr),
-        tuple(bool(v) for v in fixed),
-        options,
-    )
+    """Checked solver settings (:func:`relaxed.infer.checks.check_bounds`, ``check_fixed``)."""
+    bounds = checks.check_bounds(par_bounds, model)
+    return settings_from(bounds, checks.check_fixed(fixed_params, model), options)
 
 
 @functools.lru_cache(maxsize=256)
@@ -219,15 +195,14 @@ def settings_from(
     )
 
 
-def _init(model: Model, init_pars: ArrayLike | None) -> Array:
+def _init(
+    model: Model, init_pars: ArrayLike | None, settings: NewtonSettings | None = None
+) -> Array:
+    """``init_pars`` (default: suggested), checked: length, finite, inside the bounds."""
     init = model.config.suggested_init() if init_pars is None else init_pars
-    init = jnp.asarray(init, dtype=jnp.float64)
-    if init.shape != (model.config.npars,):
-        raise InvalidParameters(
-            f"init_pars must have shape ({model.config.npars},) for parameters "
-            f"{model.config.par_names}, got {init.shape}"
-        )
-    return init
+    bounds = None if settings is None else tuple(zip(settings.lower, settings.upper, strict=True))
+    checks.check_pars(init, model, "suggested_init()" if init_pars is None else "init_pars", bounds)
+    return jnp.asarray(init, dtype=jnp.float64)
 
 
 def hessian_uncertainties(
@@ -237,7 +212,9 @@ def hessian_uncertainties(
 
     :math:`V = 2 H^{-1}` with :math:`H = \partial^2(-2\log L)/\partial\theta^2` over the
     non-fixed parameters; fixed parameters get zero uncertainty and zero correlations (as in
-    pyhf).
+    pyhf). ``pars`` must have the model's length and be finite, ``data`` valid
+    (:func:`relaxed.infer.checks.check_data`) and ``fixed_params`` have ``npars`` entries;
+    concrete inputs that are not raise a ``relaxed.exceptions`` error, traced ones give NaN.
 
     Example:
         >>> import relaxed
@@ -253,8 +230,17 @@ def hessian_uncertainties(
         >>> [round(float(s), 4) for s in sigma], round(float(corr[0, 1]), 4)
         ([0.5194, 0.0586, 0.1077], -0.33)
     """
-    pars = jnp.asarray(pars, dtype=jnp.float64)
+    checks.check_pars(pars, model, "pars")
+    checks.check_data(data, model)
+    return _hessian(pars, data, model, checks.check_fixed(fixed_params, model))
+
+
+def _hessian(
+    pars: ArrayLike, data: ArrayLike, model: Model, fixed_params: tuple[bool, ...]
+) -> tuple[Array, Array]:
+    """:func:`hessian_uncertainties` without the input checks (inside the compiled fits)."""
     fixed = jnp.asarray(fixed_params)
+    pars = jnp.asarray(pars, dtype=jnp.float64)
     h = jax.hessian(twice_nll)(pars, data, model)
     both = ~fixed[:, None] & ~fixed[None, :]
     h = jnp.where(both, h, 0.0) + jnp.diag(jnp.where(fixed, 1.0, 0.0))
@@ -388,9 +374,7 @@ def _fit_result(
     """The traceable core of :func:`fit` and :func:`fixed_poi_fit`."""
     result = _best_minimum(model, data, init, settings, nstarts)
     if return_uncertainties or return_correlations:
-        sigma, corr = hessian_uncertainties(
-            jax.lax.stop_gradient(result.bestfit), data, model, settings.fixed
-        )
+        sigma, corr = _hessian(jax.lax.stop_gradient(result.bestfit), data, model, settings.fixed)
         result = result._replace(
             uncertainties=sigma if return_uncertainties else None,
             corr=corr if return_correlations else None,
@@ -495,9 +479,20 @@ def fit(
     (:class:`SolverOptions`).
 
     Raises:
+        relaxed.exceptions.InvalidData: ``data`` of the wrong shape, or with a main count that
+            is negative or not finite, or an auxiliary datum that is not finite (negative for
+            a Poisson constraint) (:func:`relaxed.infer.checks.check_data`).
+        relaxed.exceptions.InvalidParameters: ``init_pars`` of the wrong length, not finite or
+            outside ``par_bounds`` (as pyhf); ``par_bounds`` or ``fixed_params`` of the wrong
+            shape, NaN or inverted bounds.
         relaxed.exceptions.FailedMinimization: the fit did not converge (not raised with
             ``return_result``, nor inside ``jit``/``vmap``/``grad``, where the flag is in
             the result).
+
+    Inside ``jit``/``vmap``/``grad`` the input checks cannot raise: invalid data or initial
+    values give a NaN or meaningless best fit (non-finite inputs also give ``converged``
+    false). Wrap the function with :func:`relaxed.infer.checked` to get the errors above from
+    a compiled call.
 
     Example:
         >>> import relaxed
@@ -515,7 +510,8 @@ def fit(
     """
     options = solver_options(method, maxiter, tolerance, nstarts)
     settings = _settings(model, par_bounds, fixed_params, options)
-    init = _init(model, init_pars)
+    init = _init(model, init_pars, settings)
+    checks.check_data(data, model)
     return _run(
         model,
         data,
@@ -549,7 +545,10 @@ def fixed_poi_fit(
     r"""Conditional fit :math:`\hat{\hat\theta}(\mu) = \arg\min_{\theta \mid \mu} -2\log L`.
 
     The parameter of interest is fixed at ``poi_val`` (a number or traced array: the result
-    is differentiable in it). Returns and raises as :func:`fit`.
+    is differentiable in it), which must be finite and inside the POI's bounds
+    (:class:`~relaxed.exceptions.InvalidParameters` otherwise, as pyhf). Returns and raises
+    as :func:`fit`; inside a transformation a ``poi_val`` outside the bounds is used as given
+    and a NaN one gives NaN (use :func:`relaxed.infer.checked`).
 
     Example:
         >>> import relaxed
@@ -566,15 +565,21 @@ def fixed_poi_fit(
     poi_index = model.config.poi_index
     if poi_index is None:
         raise InvalidParameters("fixed_poi_fit needs a model with a parameter of interest")
-    init = _init(model, init_pars).at[poi_index].set(jnp.asarray(poi_val, dtype=jnp.float64))
-    fixed = list(model.config.suggested_fixed() if fixed_params is None else fixed_params)
-    if len(fixed) != model.config.npars:
-        raise InvalidParameters(
-            f"fixed_params must have {model.config.npars} entries, got {len(fixed)}"
-        )
-    fixed[poi_index] = True
     options = solver_options(method, maxiter, tolerance, nstarts)
-    settings = _settings(model, par_bounds, fixed, options)
+    bounds = checks.check_bounds(par_bounds, model)
+    fixed = list(checks.check_fixed(fixed_params, model))
+    fixed[poi_index] = True
+    settings = settings_from(bounds, tuple(fixed), options)
+    checks.check_poi(poi_val, model, bounds, name="poi_val")
+    init = model.config.suggested_init() if init_pars is None else init_pars
+    checks.check_pars(init, model, "suggested_init()" if init_pars is None else "init_pars")
+    init = (
+        jnp.asarray(init, dtype=jnp.float64)
+        .at[poi_index]
+        .set(jnp.asarray(poi_val, dtype=jnp.float64))
+    )
+    checks.check_pars(init, model, "init_pars (with the POI set to poi_val)", bounds)
+    checks.check_data(data, model)
     return _run(
         model,
         data,

@@ -37,6 +37,7 @@ from jax.typing import ArrayLike
 
 from relaxed.exceptions import InvalidParameters
 from relaxed.histfactory.model import Model
+from relaxed.infer import checks
 from relaxed.infer.mle import fit, fixed_poi_fit
 
 __all__ = [
@@ -67,8 +68,7 @@ def _poi_index(pdf: Model) -> int:
 
 
 def _poi_lower(pdf: Model, par_bounds: Bounds) -> float:
-    bounds = pdf.config.suggested_bounds() if par_bounds is None else par_bounds
-    return float(bounds[_poi_index(pdf)][0])
+    return checks.check_bounds(par_bounds, pdf)[_poi_index(pdf)][0]
 
 
 def _tmu_like(
