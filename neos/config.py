@@ -100,6 +100,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "hidden": _layers,
     "bins": _edges,
     "bandwidth": _positive_float,
+    "bandwidth_final": _positive_float,
+    "anneal_steps": _positive_int,
     "learning_rate": _positive_float,
     "test_mu": _positive_float,
     "lumi": _positive_float,
@@ -107,6 +109,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "bkg_scale": _positive_float,
     "train_bins": _flag,
     "train_bandwidth": _flag,
+    "reflect_infinities": _flag,
+    "mcstat": _flag,
     "checkpoint_every": _positive_int,
     "animate": _flag,
 }
@@ -128,9 +132,31 @@ def _checked(key: str, value: Any) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Settings of a training run (the keys of ``neos train --config FILE.toml``).
+    r"""Settings of a training run (the keys of ``neos train --config FILE.toml``).
 
     The defaults are the neos paper's example (module docstring); :meth:`validate` checks them.
+    Three defaults depart from the paper, so that the soft histograms the network is trained
+    on agree with the ordinary histograms of the exported ``workspace.json``:
+
+    - ``reflect_infinities = true``: the KDE mass beyond the outer bin edges is counted in
+      the outer bins (:func:`relaxed.hist`), so each histogram keeps its whole yield;
+    - ``bandwidth`` is annealed from its value to ``bandwidth_final`` over the first
+      ``anneal_steps`` steps (:meth:`bandwidth_at`): a wide kernel gives the network a
+      gradient at the start, a narrow one makes the soft expected CLs the one of ordinary
+      histograms at the end (``bandwidth_final = bandwidth`` keeps it constant);
+    - ``mcstat = true``: the background carries a ``staterror`` for its Monte Carlo
+      statistics, in the soft model and in the exported workspace
+      (:func:`neos.makers.histosys_spec`).
+
+    ``reflect_infinities = false``, ``bandwidth_final = 0.27`` and ``mcstat = false`` give the
+    paper's settings back.
+
+    With very small samples (``nmc`` of a few tens) the narrow final kernel can leave a bin's
+    nominal background nearly empty while a variation is not; the code-4p interpolation of
+    the histosys then gives that bin negative rates for some :math:`\alpha` (as pyhf would),
+    the fits' derivatives are not finite and training stops with
+    :class:`neos.train.TrainingError`. ``bandwidth_final = 0.05`` avoids it, at the price of a
+    looser agreement of the soft and hard CLs.
 
     Example:
         >>> TrainConfig(steps=5, loss="bce").validate().bins
@@ -149,6 +175,8 @@ class TrainConfig:
     hidden: tuple[int, ...] = (1024, 1024)
     bins: tuple[float, ...] = (0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0)
     bandwidth: float = 0.27
+    bandwidth_final: float = 0.01
+    anneal_steps: int = 10
     learning_rate: float = 1e-3
     test_mu: float = 1.0
     lumi: float = 10.0
@@ -156,6 +184,8 @@ class TrainConfig:
     bkg_scale: float = 10.0
     train_bins: bool = False
     train_bandwidth: bool = False
+    reflect_infinities: bool = True
+    mcstat: bool = True
     checkpoint_every: int = 10
     animate: bool = True
 
@@ -176,6 +206,30 @@ class TrainConfig:
         """  # noqa: E501
         values = {f.name: _checked(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)}
         return dataclasses.replace(self, **values)
+
+    def bandwidth_at(self, step: int) -> float:
+        r"""The KDE bandwidth of the step with index ``step`` (0 for the first):
+
+        .. math::
+
+            \sigma_k = \sigma_0 \left(\frac{\sigma_\text{final}}{\sigma_0}\right)^{t_k},
+            \qquad t_k = \min\!\left(\frac{k}{n - 1}, 1\right),
+
+        with :math:`\sigma_0` = ``bandwidth``, :math:`\sigma_\text{final}` =
+        ``bandwidth_final`` and :math:`n` = ``anneal_steps`` (:math:`t_k = 1` for
+        :math:`n = 1`): a geometric decrease that reaches :math:`\sigma_\text{final}` at the
+        :math:`n`-th step and stays there. It depends on the step alone, not on ``steps``, so
+        a resumed run follows the schedule of an uninterrupted one. With ``train_bandwidth``
+        the trained bandwidth is multiplied by :math:`\sigma_k / \sigma_0`.
+
+        Example:
+            >>> cfg = TrainConfig(bandwidth=0.27, bandwidth_final=0.01, anneal_steps=10)
+            >>> [round(cfg.bandwidth_at(k), 4) for k in (0, 1, 9, 30)]
+            [0.27, 0.1872, 0.01, 0.01]
+        """
+        n = self.anneal_steps
+        t = 1.0 if n <= 1 else min(step / (n - 1), 1.0)
+        return self.bandwidth * (self.bandwidth_final / self.bandwidth) ** t
 
 
 def load_config(path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:

@@ -8,6 +8,11 @@ background blobs that play the role of the up and down variations of a systemati
 :func:`generate_blobs` fixes the configuration and a key and returns a generator; calling the
 generator returns the samples. :func:`make_train_test` returns two such generators built on
 independent keys, one for training and one for testing.
+
+The events are unweighted; a sample of :math:`N` events stands for an expected yield of
+``scale * lumi`` events, so each event carries the weight :func:`event_weights` gives,
+:math:`w_i = \text{scale}\cdot\text{lumi}/N`. The histograms and their Monte Carlo
+statistical uncertainties (:mod:`neos.makers`) are sums of these weights and of their squares.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-__all__ = ["BlobGenerator", "generate_blobs", "make_train_test"]
+__all__ = ["BlobGenerator", "event_weights", "generate_blobs", "make_train_test"]
 
 #: ``generate(rng=None) -> (signal, [background,] background_up, background_down)``.
 BlobGenerator = Callable[..., tuple[Array, ...]]
@@ -130,3 +135,43 @@ def make_train_test(rng: Array, **kwargs) -> tuple[BlobGenerator, BlobGenerator]
     """
     train_key, test_key = jax.random.split(rng)
     return generate_blobs(train_key, **kwargs), generate_blobs(test_key, **kwargs)
+
+
+def event_weights(
+    n_events: int, scale: float, lumi: float, dtype: jnp.dtype | None = None
+) -> Array:
+    r"""Per-event weights of an unweighted sample that stands for ``scale * lumi`` events.
+
+    .. math:: w_i = \frac{\text{scale}\cdot\text{lumi}}{N}, \qquad
+        \sum_{i=1}^{N} w_i = \text{scale}\cdot\text{lumi},
+
+    so that a histogram :math:`h_b = \sum_i w_i [x_i \in b]` holds the expected yield and
+    :math:`\sigma_b = \sqrt{\sum_i w_i^2 [x_i \in b]} = w\sqrt{n_b}` is its Monte Carlo
+    statistical uncertainty (:math:`n_b` events in bin :math:`b`).
+
+    Args:
+        n_events: :math:`N > 0`, the number of events of the sample.
+        scale: the sample's yield per unit of luminosity (``sig_scale``, ``bkg_scale``).
+        lumi: the luminosity.
+        dtype: of the weights; the default floating dtype (float64 with ``jax_enable_x64``)
+            when ``None``.
+
+    Returns:
+        The weights, shape ``(N,)``.
+
+    Raises:
+        ValueError: ``n_events`` is not a positive integer.
+
+    Example:
+        >>> w = event_weights(4, scale=2.0, lumi=10.0)
+        >>> w.tolist(), float(w.sum())
+        ([5.0, 5.0, 5.0, 5.0], 20.0)
+    """
+    try:
+        n = operator.index(n_events)
+    except TypeError:
+        n = 0
+    if isinstance(n_events, bool) or n <= 0:
+        raise ValueError(f"n_events must be a positive integer, got {n_events!r}")
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    return jnp.full((n,), scale * lumi / n, dtype=dtype)

@@ -6,9 +6,14 @@ histograms, HistFactory model, profile-likelihood fits, metric) is one XLA compu
 The defaults are the neos paper's example: four Gaussian blobs of 500 events, an MLP
 2-1024-1024-1 (ReLU, sigmoid output, float32), bins ``linspace(0, 1, 4)``, KDE bandwidth
 0.27, Adam with learning rate 1e-3, a histosys background model, the expected
-:math:`\mathrm{CL}_s` at :math:`\mu = 1`, LUMI 10, sig_scale 2, bkg_scale 10. Every setting
-of :class:`TrainConfig` is checked for its type and range, and a bad one is named
-(``config key 'steps': must be a positive integer, got '5' (str)``).
+:math:`\mathrm{CL}_s` at :math:`\mu = 1`, LUMI 10, sig_scale 2, bkg_scale 10; in addition
+the soft histograms keep their whole yield, the bandwidth is annealed to 0.01 over the first
+10 steps, and the background carries a ``staterror`` for its Monte Carlo statistics
+(:class:`TrainConfig`), so that at the end of training the soft expected CLs (the objective)
+and the expected CLs of ordinary histograms (``workspace.json``) of the same sample agree
+(``cls_soft_train`` and ``cls_hard_train``). Every setting of :class:`TrainConfig` is checked
+for its type and range, and a bad one is named (``config key 'steps': must be a positive
+integer, got '5' (str)``).
 
 Outputs. Given a folder ``out``, :func:`train` checks that it can write there before
 anything is computed, and writes (see :mod:`neos.checkpoint` for the layout):
@@ -67,7 +72,7 @@ import relaxed
 from neos import checkpoint as run_files
 from neos import losses, makers
 from neos.config import TrainConfig, load_config
-from neos.data import make_train_test
+from neos.data import event_weights, make_train_test
 from neos.nets import mlp
 from relaxed.exceptions import InvalidArgument
 from relaxed.io import write_text_atomic
@@ -149,59 +154,48 @@ class _DeferredInterrupt:
 def _hard_hists(
     params: Any, apply: Callable[..., Any], samples: tuple[Any, ...], cfg: TrainConfig
 ) -> dict[str, np.ndarray]:
-    """Ordinary (hard) histograms of the network output, scaled like the soft ones."""
+    r"""Ordinary (hard) histograms of the network output, :math:`h_b = \sum_i w_i [x_i \in b]`
+    with the weights of the soft ones (:func:`neos.data.event_weights`), and with
+    ``cfg.mcstat`` the uncertainties :math:`\sigma_b = \sqrt{\sum_i w_i^2 [x_i \in b]}` of the
+    signal and the background (``*_mcstat``). Outputs beyond the outer edges count in the
+    outer bins."""
     names = makers.HISTOGRAM_NAMES
     scales = (cfg.sig_scale, cfg.bkg_scale, cfg.bkg_scale, cfg.bkg_scale)
     out = {}
     edges = np.asarray(cfg.bins, dtype=float)
     for name, events, scale in zip(names, samples, scales, strict=True):
+        weights = np.asarray(event_weights(events.shape[0], scale, cfg.lumi, jnp.float64))
         output = np.asarray(apply(params, events), dtype=np.float64)
         if cfg.method == "kde":
-            counts, _ = np.histogram(np.clip(output, edges[0], edges[-1]), edges)
+            index = np.searchsorted(edges, np.clip(output, edges[0], edges[-1]), side="right") - 1
+            index = np.minimum(index, len(edges) - 2)  # the last edge closes the last bin
         else:  # hard assignment to the most probable bin
-            counts = np.bincount(np.argmax(output, axis=1), minlength=output.shape[1])
-        out[name] = counts * (scale * cfg.lumi / events.shape[0])
+            index = np.argmax(output, axis=1)
+        n_bins = len(edges) - 1 if cfg.method == "kde" else output.shape[1]
+        out[name] = np.bincount(index, weights=weights, minlength=n_bins)
+        if cfg.mcstat and name in ("signal", "background"):
+            sumw2 = np.bincount(index, weights=weights**2, minlength=n_bins)
+            out[name + makers.MCSTAT_SUFFIX] = np.sqrt(sumw2)
     return out
 
 
-def hard_workspace(hists: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """A pyhf-format workspace of the histosys model from hard histograms, observations set
-    to the background-only expectation.
+def hard_workspace(hists: Mapping[str, np.ndarray], mcstat: bool = False) -> dict[str, Any]:
+    """A pyhf-format workspace of the histosys model (:func:`neos.makers.histosys_spec`) from
+    hard histograms, observations set to the background-only expectation; with ``mcstat``
+    the background carries a ``staterror`` from ``hists["background_mcstat"]``.
 
     Example:
         >>> ws = hard_workspace({"signal": [1.0, 2.0], "background": [5.0, 4.0],
-        ...     "background_up": [6.0, 4.0], "background_down": [4.0, 4.0]})
+        ...     "background_up": [6.0, 4.0], "background_down": [4.0, 4.0],
+        ...     "background_mcstat": [1.0, 0.5]}, mcstat=True)
         >>> ws["observations"]
         [{'name': 'singlechannel', 'data': [5.0, 4.0]}]
+        >>> ws["channels"][0]["samples"][1]["modifiers"][1]
+        {'name': 'staterror_singlechannel', 'type': 'staterror', 'data': [1.0, 0.5]}
     """
     h = {k: [float(v) for v in np.asarray(x)] for k, x in hists.items()}
     return {
-        "channels": [
-            {
-                "name": "singlechannel",
-                "samples": [
-                    {
-                        "name": "signal",
-                        "data": h["signal"],
-                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
-                    },
-                    {
-                        "name": "background",
-                        "data": h["background"],
-                        "modifiers": [
-                            {
-                                "name": "correlated_bkg_uncertainty",
-                                "type": "histosys",
-                                "data": {
-                                    "hi_data": h["background_up"],
-                                    "lo_data": h["background_down"],
-                                },
-                            }
-                        ],
-                    },
-                ],
-            }
-        ],
+        **makers.histosys_spec(h, mcstat),
         "observations": [{"name": "singlechannel", "data": h["background"]}],
         "measurements": [{"name": "neos", "config": {"poi": "mu", "parameters": []}}],
         "version": "1.0.0",
@@ -209,13 +203,16 @@ def hard_workspace(hists: Mapping[str, np.ndarray]) -> dict[str, Any]:
 
 
 def _step_key(cfg: TrainConfig) -> TrainConfig:
-    """The settings that define the compiled step (not the seed, length or outputs)."""
+    """The settings that define the compiled step (not the seed, length, outputs or the
+    bandwidth schedule, whose factor is an argument of the step)."""
     return dataclasses.replace(
         cfg,
         seed=0,
         steps=1,
         checkpoint_every=1,
         animate=False,
+        bandwidth_final=cfg.bandwidth,
+        anneal_steps=1,
         hidden=tuple(cfg.hidden),
         bins=tuple(float(b) for b in np.asarray(cfg.bins, dtype=float)),
     )
@@ -230,10 +227,12 @@ class _Step(NamedTuple):
 @functools.lru_cache(maxsize=8)
 def _compiled_step(cfg: TrainConfig) -> _Step:
     """The network, the optimizer and the jit-compiled training step
-    ``step(trainable, opt_state, samples) -> (trainable, opt_state, loss, soft CLs)``.
+    ``step(trainable, opt_state, samples, bw_scale) -> (trainable, opt_state, loss, soft
+    CLs)``, in which the KDE uses the bandwidth ``hpars["bandwidth"] * bw_scale`` (the
+    annealing of :meth:`TrainConfig.bandwidth_at`).
 
-    The training samples are an argument, not a constant of the computation, so runs that
-    differ only in the seed (or the number of steps) share one compiled step.
+    The training samples and ``bw_scale`` are arguments, not constants of the computation, so
+    runs that differ only in the seed (or the number of steps) share one compiled step.
     """
     if cfg.method == "kde":
         net = mlp(hidden=cfg.hidden)
@@ -242,8 +241,9 @@ def _compiled_step(cfg: TrainConfig) -> _Step:
     optimizer = optax.adam(cfg.learning_rate)
     mask = (True, {"bins": cfg.train_bins, "bandwidth": cfg.train_bandwidth})
 
-    def loss_and_cls(trainable: Any, samples: tuple[Any, ...]) -> tuple[Any, Any]:
+    def loss_and_cls(trainable: Any, samples: tuple[Any, ...], bw_scale: Any) -> tuple[Any, Any]:
         p, h = trainable
+        h = {**h, "bandwidth": h["bandwidth"] * bw_scale}
         hist_maker = makers.hists_from_nn(
             lambda: samples,
             net.apply,
@@ -251,8 +251,10 @@ def _compiled_step(cfg: TrainConfig) -> _Step:
             LUMI=cfg.lumi,
             sig_scale=cfg.sig_scale,
             bkg_scale=cfg.bkg_scale,
+            reflect_infinities=cfg.reflect_infinities,
+            mcstat=cfg.mcstat,
         )
-        model_maker = makers.histosys_model_from_hists(hist_maker)
+        model_maker = makers.histosys_model_from_hists(hist_maker, mcstat=cfg.mcstat)
         get_cls = losses.expected_CLs(model_maker)
         objective = {
             "cls": lambda p, h: get_cls(p, cfg.test_mu, h),
@@ -265,8 +267,10 @@ def _compiled_step(cfg: TrainConfig) -> _Step:
         return value, cls
 
     @jax.jit
-    def step(trainable: Any, opt_state: Any, samples: tuple[Any, ...]) -> Any:
-        (value, cls), grads = jax.value_and_grad(loss_and_cls, has_aux=True)(trainable, samples)
+    def step(trainable: Any, opt_state: Any, samples: tuple[Any, ...], bw_scale: Any) -> Any:
+        (value, cls), grads = jax.value_and_grad(loss_and_cls, has_aux=True)(
+            trainable, samples, bw_scale
+        )
         grads = (grads[0], {k: g if mask[1][k] else jnp.zeros_like(g) for k, g in grads[1].items()})
         updates, opt_state = optimizer.update(grads, opt_state, trainable)
         new_params, new_h = optax.apply_updates(trainable, updates)
@@ -293,6 +297,30 @@ def _hard_cls(model: relaxed.Model, poi_test: float) -> tuple[float, bool]:
     theta_0[model.config.poi_index] = 0.0
     result = hypotest_result(poi_test, model.expected_data(theta_0), model)
     return float(result.CLs), bool(result.converged)
+
+
+def _hard_result(
+    params: Any, apply: Callable[..., Any], samples: tuple[Any, ...], cfg: TrainConfig
+) -> tuple[dict[str, np.ndarray], dict[str, Any], float, bool]:
+    """The hard histograms of ``samples``, their workspace, its expected CLs at
+    ``cfg.test_mu`` and whether the fits converged."""
+    hists = _hard_hists(params, apply, samples, cfg)
+    spec = hard_workspace(hists, mcstat=cfg.mcstat)
+    cls, converged = _hard_cls(relaxed.Workspace(spec).model(), cfg.test_mu)
+    return hists, spec, cls, converged
+
+
+def _soft_cls(
+    step: Callable[..., Any], trainable: Any, opt_state: Any, samples: Any, bw_scale: float
+) -> float:
+    """The soft expected CLs of ``trainable`` on ``samples``: the one the compiled training
+    step reports for its input (its update is discarded), so nothing new is compiled."""
+    return float(step(trainable, opt_state, samples, bw_scale)[3])
+
+
+def _bandwidth_scale(cfg: TrainConfig, step: int) -> float:
+    """The factor of the bandwidth at the step with index ``step`` (the annealing)."""
+    return cfg.bandwidth_at(step) / cfg.bandwidth
 
 
 def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
@@ -383,13 +411,23 @@ def train(
     progress: bool = True,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Train the network; return the metrics (and write the outputs to ``out`` if given).
+    r"""Train the network; return the metrics (and write the outputs to ``out`` if given).
 
     Returns a dict with the keys of ``metrics.json`` (``steps``, ``loss``, ``cls_soft``,
     ``step_time_s``, ``first_step_time_s``, ``events_per_step``, ``cls_hard_test``,
-    ``cls_hard_test_converged``, ``hard_histograms_test``, ``bins``, ``bandwidth``,
-    ``finished``, ``config``) plus ``params`` (the trained network parameters), ``hpars``
-    and ``already_finished`` (``resume`` found the run finished: nothing was done).
+    ``cls_hard_test_converged``, ``hard_histograms_test``, ``cls_soft_train``,
+    ``cls_hard_train``, ``cls_hard_train_converged``, ``cls_soft_test``, with ``mcstat``
+    ``hard_mcstat_test``, ``bandwidth_last`` (the bandwidth of the last step), ``bins``,
+    ``bandwidth`` (the trainable one, before annealing), ``finished``, ``config``) plus ``params``
+    (the trained network parameters), ``hpars`` and ``already_finished`` (``resume`` found
+    the run finished: nothing was done).
+
+    The expected :math:`\mathrm{CL}_s` of the trained network is reported four ways, soft
+    (the training objective, on the soft histograms) and hard (on ordinary histograms, the
+    model of ``workspace.json``), each on the training and on the test sample:
+    ``cls_soft_train``, ``cls_hard_train``, ``cls_soft_test``, ``cls_hard_test``. The
+    history ``cls_soft`` holds the soft CLs at the start of each step, so its last value
+    is one update behind ``cls_soft_train``.
 
     Args:
         config: the settings (default :class:`TrainConfig`).
@@ -438,6 +476,7 @@ def train(
         LUMI=cfg.lumi,
         sig_scale=cfg.sig_scale,
         bkg_scale=cfg.bkg_scale,
+        reflect_infinities=cfg.reflect_infinities,
     )
     trainable = (params, hpars)
     opt_state = optimizer.init(trainable)
@@ -511,8 +550,11 @@ def train(
         bar = _progress(range(start, cfg.steps), progress)
         try:
             for i in bar:
+                bw_scale = _bandwidth_scale(cfg, i)
                 begin = time.perf_counter()
-                new_trainable, new_opt_state, value, cls = step(trainable, opt_state, samples)
+                new_trainable, new_opt_state, value, cls = step(
+                    trainable, opt_state, samples, bw_scale
+                )
                 value = float(value)
                 elapsed = time.perf_counter() - begin
                 if delay:
@@ -526,7 +568,7 @@ def train(
                         + (f" in {folder / run_files.CHECKPOINT}" if folder else "")
                     )
                 if cfg.animate and folder is not None:
-                    frames.append(_frame(frame_outputs, trainable, grid, i, value))
+                    frames.append(_frame(frame_outputs, trainable, bw_scale, grid, i, value))
                 trainable, opt_state = new_trainable, new_opt_state
                 if i == start:
                     timing["session_starts"].append(i)
@@ -550,14 +592,28 @@ def train(
             raise interrupted()
         params, hpars = trainable
         hard_cfg = dataclasses.replace(cfg, bins=tuple(float(b) for b in np.asarray(hpars["bins"])))
-        hard = _hard_hists(params, net.apply, test_gen(), hard_cfg)
-        ws_spec = hard_workspace(hard)
-        cls_hard, hard_converged = _hard_cls(relaxed.Workspace(ws_spec).model(), cfg.test_mu)
+        test_samples = test_gen()
+        hard, ws_spec, cls_hard, hard_converged = _hard_result(
+            params, net.apply, test_samples, hard_cfg
+        )
+        _, _, cls_hard_train, train_converged = _hard_result(params, net.apply, samples, hard_cfg)
+        names = makers.HISTOGRAM_NAMES
+        last_scale = _bandwidth_scale(cfg, cfg.steps - 1)  # that of the last step
         final = {
             "cls_hard_test": cls_hard,
             "cls_hard_test_converged": hard_converged,
-            "hard_histograms_test": {k: [float(x) for x in v] for k, v in hard.items()},
+            "hard_histograms_test": {k: [float(x) for x in hard[k]] for k in names},
+            "cls_soft_train": _soft_cls(step, trainable, opt_state, samples, last_scale),
+            "cls_hard_train": cls_hard_train,
+            "cls_hard_train_converged": train_converged,
+            "cls_soft_test": _soft_cls(step, trainable, opt_state, test_samples, last_scale),
+            "bandwidth_last": float(hpars["bandwidth"]) * last_scale,
         }
+        if cfg.mcstat:
+            final["hard_mcstat_test"] = {
+                k: [float(x) for x in hard[k + makers.MCSTAT_SUFFIX]]
+                for k in ("signal", "background")
+            }
         result = _metrics(cfg, history, timing, hpars, final)
         if folder is not None:
             from neos import plot
@@ -589,14 +645,16 @@ def _progress(steps: range, enabled: bool) -> Any:
 def _frame(
     outputs: Callable[..., Any],
     trainable: Any,
+    bw_scale: float,
     grid: np.ndarray,
     i: int,
     value: float,
 ) -> dict[str, Any]:
-    """One animation frame: the network output on ``grid`` and the soft histograms, from
-    ``outputs(params, hpars) -> (network output on the grid points, histograms)``."""
+    """One animation frame: the network output on ``grid`` and the soft histograms (with the
+    bandwidth of the step, ``hpars["bandwidth"] * bw_scale``), from ``outputs(params, hpars)
+    -> (network output on the grid points, histograms)``."""
     params, hpars = trainable
-    surface, hists = outputs(params, hpars)
+    surface, hists = outputs(params, {**hpars, "bandwidth": hpars["bandwidth"] * bw_scale})
     surface = np.asarray(surface)
     if surface.ndim == 2:
         surface = np.argmax(surface, axis=1).astype(float)

@@ -124,6 +124,24 @@ def hist(
     (:math:`z_j + z_{j+1} > 0`) as :math:`\Phi(-z_j) - \Phi(-z_{j+1})`, which avoids the
     cancellation of :math:`1 - 1` far in the upper tail.
 
+    The mass of the kernels outside :math:`[e_1, e_{B+1}]` is lost from the histogram: an
+    event on an outer edge keeps only half of its weight. ``reflect_infinities=True`` keeps
+    the whole yield by folding that mass into the outer bins, i.e. by integrating the first
+    bin from :math:`-\infty` and the last one to :math:`+\infty`:
+
+    .. math::
+
+        h_1 = \sum_i w_i\, \Phi\!\left(\frac{e_2 - x_i}{\sigma}\right), \qquad
+        h_B = \sum_i w_i \left[1 - \Phi\!\left(\frac{e_B - x_i}{\sigma}\right)\right],
+        \qquad \sum_{j=1}^{B} h_j = \sum_i w_i,
+
+    the inner bins unchanged. As :math:`\sigma \to 0` this is the histogram of the events
+    clipped to the range, ``np.histogram(np.clip(x, e[0], e[-1]), e)``. (Mirroring the kernel
+    at the outer edges, the reflection method of density estimation, keeps the yield too,
+    but spreads an event that sits on an outer edge into the neighbouring bin twice as much
+    as folding does: for bandwidths of the order of the bin width its histograms lie
+    further from the ordinary ones.)
+
     Args:
         data: events, shape ``(N,)``.
         bins: bin edges, shape ``(B + 1,)``, finite and strictly increasing.

@@ -224,3 +224,39 @@ def test_constants():
         assert zeta == pytest.approx(float(mpmath.zeta(k)), rel=2e-16, abs=0)
     for k, bernoulli in enumerate(poisson._BERNOULLI, start=1):
         assert bernoulli == pytest.approx(float(mpmath.bernoulli(2 * k)), rel=2e-16, abs=0)
+
+
+def test_negative_rates_are_impossible():
+    """A negative rate has log-density -inf (for n = 0 the formula alone would give -lambda,
+    above any valid value), with finite gradients where the rate is valid."""
+    values = poisson_logpdf(jnp.asarray([0.0, 3.0, 0.0]), jnp.asarray([-2.0, -1e-9, 0.0]))
+    assert values.tolist() == [-math.inf, -math.inf, 0.0]
+    assert float(jax.grad(poisson_logpdf, argnums=1)(0.0, 1e-12)) == -1.0
+
+
+def test_fit_does_not_use_negative_rates():
+    """A histosys whose interpolation drives a background bin below zero (a neos workspace
+    found in training): observed 0 there, so a negative rate would look better than any
+    valid one. relaxed used to fit there (rate -2.4) and report a CLs; pyhf gives NaN. Now
+    no fit steps to a negative rate: the test cannot converge and says so."""
+    spec = {
+        "channels": [
+            {
+                "name": "c",
+                "samples": [
+                    {"name": "sig", "data": [1.0, 18.0, 1.0],
+                     "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+                    {"name": "bkg", "data": [0.0, 62.5, 37.5],
+                     "modifiers": [{"name": "shape", "type": "histosys", "data": {
+                         "hi_data": [0.0, 2.5, 97.5], "lo_data": [37.5, 62.5, 0.0]}}]},
+                ],
+            }
+        ]
+    }  # fmt: skip
+    model = relaxed.Model(spec)
+    data = jnp.asarray([0.0, 62.5, 37.5, *model.config.auxdata.tolist()])
+    result = relaxed.infer.mle.fit(data, model, return_result=True, method="newton")
+    rates = np.asarray(model.expected_actualdata(result.bestfit))
+    assert not (bool(result.converged) and np.any(rates < 0))
+    with pytest.raises(relaxed.exceptions.FailedMinimization):
+        relaxed.infer.hypotest(1.0, data, model)

@@ -11,7 +11,10 @@ import pytest
 from neos.cli import main
 from neos.train import TrainConfig, TrainingError, train
 
-SMALL = {"nmc": 40, "hidden": (8,), "steps": 3}
+# 200 events per blob, 16x16 units: with fewer, the hard histograms can leave a background
+# bin empty but not its histosys variation, an ill-defined model (negative rates) whose
+# fits fail (pyhf fails on it too)
+SMALL = {"nmc": 200, "hidden": (16, 16), "steps": 3}
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +34,15 @@ def test_outputs_and_metrics(run):
     assert metrics["loss"] == metrics["cls_soft"]  # loss "cls" is the soft CLs
     assert metrics["events_per_step"] == 4 * SMALL["nmc"]
     assert metrics["step_time_s"] > 0
+    # the soft and hard expected CLs of the trained network on both samples
+    for key in ("cls_soft_train", "cls_hard_train", "cls_soft_test", "cls_hard_test"):
+        assert 0.0 < metrics[key] <= 1.0 and metrics[key] == result[key]
+    # 3 steps of the 10-step annealing: the bandwidth of the last step is 0.27 (0.01/0.27)^(2/9)
+    assert metrics["bandwidth_last"] == pytest.approx(0.27 * (0.01 / 0.27) ** (2 / 9), rel=1e-12)
+    spec = json.loads((out / "workspace.json").read_text())
+    background = spec["channels"][0]["samples"][1]
+    assert [m["type"] for m in background["modifiers"]] == ["histosys", "staterror"]
+    assert background["modifiers"][1]["data"] == metrics["hard_mcstat_test"]["background"]
 
 
 @pytest.fixture

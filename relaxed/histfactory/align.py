@@ -4,7 +4,8 @@ The signal points of a published patch set usually differ in structure only triv
 point's signal sample is absent from a channel where its yield is zero, or it lacks a
 ``normsys``/``histosys`` systematic that other points carry. Compiled code depends on the
 structure, so every such variant would compile again. :func:`align` adds the missing pieces
-in their *neutral* form, which leaves every expected rate exactly as it was:
+in their *neutral* form, which leaves every expected rate as it was (each added term is an
+exact zero or factor one; only the order of a sum may change, which moves a rate by an ulp):
 
 - a sample missing from a channel is added with zero yields; its modifiers are those of the
   same sample (the same role) in other points, in neutral form (a zero yield times any

@@ -255,7 +255,9 @@ def poisson_logpdf(n: ArrayLike, lam: ArrayLike) -> Array:
     :math:`n \in \{0\} \cup [10^{-10}, 10^{13}]`, :math:`\lambda \in [10^{-10}, 10^{13}]`),
     including :math:`n \approx \lambda` where the three terms above cancel (the naive sum is
     off by :math:`\sim 10^{-16}\,n\log n`).
-    :math:`\log\mathrm{Pois}(0\mid\lambda) = -\lambda` (:math:`0\log 0 = 0`).
+    :math:`\log\mathrm{Pois}(0\mid\lambda) = -\lambda` (:math:`0\log 0 = 0`). A negative
+    rate (a model whose interpolated yields go below zero) gives :math:`-\infty`: no
+    parameter point with an impossible rate can be a best fit.
 
     Differentiable in both arguments with the analytic derivatives
     :math:`\partial_\lambda = (n-\lambda)/\lambda` and :math:`\partial_n = \log\lambda -
@@ -271,7 +273,11 @@ def poisson_logpdf(n: ArrayLike, lam: ArrayLike) -> Array:
         -13.996843639201
         >>> float(jax.grad(poisson_logpdf, argnums=1)(0.0, 2.0))
         -1.0
+        >>> float(poisson_logpdf(0.0, -2.0))
+        -inf
     """
     dtype = jnp.result_type(float, n, lam)
     n, lam = jnp.broadcast_arrays(jnp.asarray(n, dtype), jnp.asarray(lam, dtype))
-    return _poisson_logpdf(n, lam)
+    # a negative rate is impossible: -inf, so that fits never step there (for n = 0 the
+    # formula would give -lambda > 0, a likelihood above any valid one)
+    return jnp.where(lam < 0, -jnp.inf, _poisson_logpdf(n, lam))
