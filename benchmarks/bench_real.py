@@ -250,6 +250,9 @@ class Bench:
         self.env["PYTHONPATH"] = os.pathsep.join(
             [str(ROOT)] + ([self.env["PYTHONPATH"]] if self.env.get("PYTHONPATH") else [])
         )
+        # every engine imports from compiled bytecode, as installed packages do (pip writes
+        # pyhf's; an editable checkout's are written on first import unless this is set)
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
 
     def log(self, text: str) -> None:
         elapsed = time.perf_counter() - self.begin

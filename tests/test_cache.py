@@ -49,12 +49,30 @@ def test_new_process_reuses_the_stored_programs(tmp_path) -> None:
     stored = sorted(p.name.split("-")[0] for p in (tmp_path / "exported").iterdir())
     assert stored == ["hypotest", "upper_limit"]
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "exported").iterdir()}
+    binaries = {p: p.stat().st_mtime_ns for p in (tmp_path / "executables").iterdir()}
     second = _run(tmp_path)
     # the same programs were loaded, not written again, and give the same numbers
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "exported").iterdir()} == mtimes
     assert second == first
     # pyhf's hello world (converged pyhf gives CLs_obs 0.0525155)
     assert abs(first[0] - 0.0525155) < 1e-6
+    executables = tmp_path / "executables"
+    assert sorted(p.name.split("-")[0] for p in executables.iterdir()) == stored
+    assert {p: p.stat().st_mtime_ns for p in executables.iterdir()} == binaries
+
+
+def test_stored_executables_survive_a_warm_jax_cache_and_damage(tmp_path) -> None:
+    """Executables compiled while JAX's own cache holds the program are stored from a real
+    compilation (a copy of one JAX loaded from its cache would fail with "Function ... not
+    found"), and a damaged stored file is compiled again, not used."""
+    first = _run(tmp_path)
+    for path in (tmp_path / "executables").iterdir():
+        path.unlink()
+    assert _run(tmp_path) == first  # compiled again with JAX's cache warm, and stored
+    damaged = next(p for p in (tmp_path / "executables").iterdir() if "upper_limit" in p.name)
+    damaged.write_bytes(b"not an executable")
+    assert _run(tmp_path) == first  # hypotest's stored copy loads; upper_limit's is replaced
+    assert damaged.read_bytes() != b"not an executable"
 
 
 def test_environment_variable_turns_the_cache_off(tmp_path) -> None:
@@ -88,3 +106,24 @@ def test_release_drops_compiled_code_and_results_stay(hello_world_spec) -> None:
     assert not cache._EXPORTED
     assert float(hypotest(1.0, data, model)) == before
     assert not cache.release_if_needed(fraction=1.0)
+
+
+def test_stored_executable_records_whether_it_needs_lapack(tmp_path) -> None:
+    """A program with a LAPACK call is stored with the flag that makes the loader initialise
+    jaxlib's LAPACK kernels first (running it without them crashes the process)."""
+    import pickle
+
+    import jax
+
+    a = jnp.asarray([[4.0, 1.0], [1.0, 3.0]])
+    b = jnp.asarray([1.0, 2.0])
+    for name, fn, needs in [
+        ("solve", lambda a, b: jnp.linalg.solve(a, b), True),
+        ("plain", lambda a, b: a @ b + 1.0, False),
+    ]:
+        path = tmp_path / f"{name}.bin"
+        with cache._fresh_compilation():
+            compiled = jax.jit(fn).lower(a, b).compile()
+        cache._store_executable(path, compiled)
+        assert pickle.loads(path.read_bytes())[0] is needs
+        assert jnp.allclose(cache._load_executable(path)(a, b), fn(a, b), rtol=1e-14)

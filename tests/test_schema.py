@@ -27,6 +27,18 @@ def test_schema_document_is_a_valid_json_schema():
     assert document["$defs"]["workspace"]["properties"]["version"] == {"const": "1.0.0"}
 
 
+def test_patchset_schema_document_is_a_valid_json_schema():
+    import jsonschema
+
+    from relaxed.histfactory import patchset
+
+    document = patchset._schema_document()
+    jsonschema.validators.validator_for(document).check_schema(document)
+    assert set(document["$defs"]) >= {"metadata", "patch", "operation"}
+    for definition in (None, "patch", "operation"):
+        assert patchset._validator(definition).schema["$schema"] == document["$schema"]
+
+
 @pytest.fixture
 def workspace():
     return copy.deepcopy(load_json("hs3/simplemodel_uncorrelated-background_hifa.json"))

@@ -297,7 +297,12 @@ class Workspace:
                     f"exist for {sorted(self._observed)}"
                 )
             i = self._observed[channel]
-            values = jnp.asarray(self._spec["observations"][i]["data"], dtype=jnp.float64)
+            values = self._spec["observations"][i]["data"]
+            values = (
+                values
+                if isinstance(values, jax.core.Tracer)
+                else np.asarray(values, dtype=np.float64)
+            )
             if values.shape != (nbins,):
                 raise InvalidData(
                     f"observations[{i}].data: channel '{channel}' has {nbins} bins but its "
@@ -306,7 +311,10 @@ class Workspace:
             parts.append(values)
         if include_auxdata:
             parts.append(model.config.auxdata)
-        return jnp.concatenate(parts)
+        if any(isinstance(part, jax.core.Tracer) for part in parts):
+            return jnp.concatenate([jnp.asarray(part, dtype=jnp.float64) for part in parts])
+        # concrete values: joined on the host, one transfer, nothing to compile
+        return jnp.asarray(np.concatenate([np.asarray(part, np.float64) for part in parts]))
 
     # -- writing ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
