@@ -321,6 +321,15 @@ def _apply_cache(cache_dir: str | None, no_cache: bool) -> None:
     help="TOML file with training settings (the options above override it where given)",
 )
 @_option(
+    "--analysis",
+    default=None,
+    metavar="FILE",
+    show_default="none",
+    help="TOML analysis description: your samples, systematics and channels, and the "
+    "training settings (--steps, --seed and --loss override it where given; see "
+    "neos/examples/dilepton.toml)",
+)
+@_option(
     "--resume",
     is_flag=True,
     default=False,
@@ -339,7 +348,9 @@ def _train_command(**params: Any) -> Any:
     """Train a network for the expected CLs (the main job).
 
     Prints the expected CLs before and after training (a line, or --json); writes
-    metrics.json, workspace.json, summary.png, training.gif and checkpoint.npz into --out.
+    metrics.json, workspace.json, summary.png, training.gif (the built-in blobs only) and
+    checkpoint.npz into --out. --analysis FILE trains on your own samples, systematics and
+    channels (neos/examples/dilepton.toml).
     A folder that already holds a run is refused unless --resume (continue it; a finished
     run is reported and left as it is) or --force (replace it) is given. Ctrl-C saves the
     last completed step (exit status 130); --resume continues from it. Exit status 1 when
@@ -1050,8 +1061,24 @@ def _train(args: SimpleNamespace) -> int:
 
     names = ("steps", "seed", "loss", "method", "nmc")
     overrides = {name: getattr(args, name) for name in names if name in args.explicit}
+    analysis = None
     try:
-        if args.config is not None:
+        if args.analysis is not None:
+            from neos.analysis import load_analysis
+
+            if args.config is not None:
+                raise UsageError(
+                    "--analysis and --config exclude each other: an analysis description "
+                    "holds the training settings too"
+                )
+            blob_only = sorted({"method", "nmc"} & set(overrides))
+            if blob_only:
+                raise UsageError(
+                    f"--{blob_only[0]} applies to the built-in blobs only, not to --analysis"
+                )
+            analysis = load_analysis(args.analysis, **overrides)
+            config = analysis.config
+        elif args.config is not None:
             config = load_config(args.config, **overrides)
         else:
             config = TrainConfig(**{name: getattr(args, name) for name in names}).validate()
@@ -1059,7 +1086,12 @@ def _train(args: SimpleNamespace) -> int:
         raise UsageError(str(err)) from err
     try:
         result = train(
-            config, out=args.out, resume=args.resume, force=args.force, progress=not args.quiet
+            None if analysis is not None else config,
+            out=args.out,
+            resume=args.resume,
+            force=args.force,
+            progress=not args.quiet,
+            analysis=analysis,
         )
     except TrainingError as err:
         print(f"neos: training stopped: {err}", file=sys.stderr)

@@ -30,7 +30,7 @@ from typing import Any
 from neos.train import TrainConfig, train
 from relaxed.exceptions import InvalidArgument
 
-__all__ = ["FAIRNESS", "compare_bce", "summarize_comparison", "bce_plateau"]
+__all__ = ["FAIRNESS", "compare_bce", "summarize_comparison", "bce_plateau", "sign_test"]
 
 #: How the comparison is made fair; :func:`compare_bce` copies it into its result.
 FAIRNESS = (
@@ -131,8 +131,28 @@ def summarize_comparison(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "n_seeds": len(runs),
         "cls_hard_test": {key: _stats(values) for key, values in arms.items()},
         "neos_wins": wins,
+        "sign_test_p": {key: sign_test(k, len(runs)) for key, k in wins.items()},
         "median_log10_ratio_neos_over_bce": ratio,
     }
+
+
+def sign_test(wins: int, n: int) -> float:
+    r"""Two-sided exact sign test of ``wins`` out of ``n`` paired comparisons against the
+    hypothesis that either side wins with probability 1/2:
+    :math:`p = \min\left(1, 2\min(P[X \le k], P[X \ge k])\right)`,
+    :math:`X \sim \mathrm{Binomial}(n, 1/2)`.
+
+    Example:
+        >>> sign_test(10, 10)  # 2 / 2**10
+        0.001953125
+        >>> sign_test(5, 10)
+        1.0
+    """
+    if not (isinstance(n, int) and n >= 1 and isinstance(wins, int) and 0 <= wins <= n):
+        raise InvalidArgument(f"need 0 <= wins <= n and n >= 1, got wins={wins!r}, n={n!r}")
+    below = sum(math.comb(n, j) for j in range(wins + 1)) / 2**n
+    above = sum(math.comb(n, j) for j in range(wins, n + 1)) / 2**n
+    return min(1.0, 2.0 * min(below, above))
 
 
 def _record(result: Mapping[str, Any], wall_s: float, curves: bool) -> dict[str, Any]:
@@ -160,6 +180,7 @@ def compare_bce(
     workdir: str | Path | None = None,
     curves: bool = False,
     log: Callable[[str], None] | None = None,
+    analysis: Any = None,
 ) -> dict[str, Any]:
     """Train neos and the BCE baseline for each seed; return per-seed and summary results.
 
@@ -175,6 +196,10 @@ def compare_bce(
             temporary folder, removed afterwards).
         curves: include the loss and soft CLs of every step.
         log: called with a line of progress after each run (e.g. ``print``).
+        analysis: a :class:`neos.analysis.Analysis` to compare on instead of the blobs (its
+            settings take the place of ``config``, which must then be ``None``); the seed
+            fixes the split into training and test events and the initial parameters, BCE
+            learns the signal against the nominal backgrounds.
 
     Returns:
         ``{"fairness", "config", "steps", "bce_steps", "runs", "summary", "timing"}``:
@@ -195,8 +220,16 @@ def compare_bce(
     if not _is_int(steps, 1):
         raise InvalidArgument(f"steps must be a positive integer, got {steps!r}")
     lengths = sorted(_check_ints("bce_steps", bce_steps or [steps, 4 * steps], 1))
-    base = (config or TrainConfig()).validate()
+    if analysis is not None and config is not None:
+        raise InvalidArgument("give either an analysis or a config, not both")
+    base = (analysis.config if analysis is not None else config or TrainConfig()).validate()
     say = log or (lambda line: None)
+
+    def run(cfg: TrainConfig, **kwargs: Any) -> dict[str, Any]:
+        if analysis is None:
+            return train(cfg, **kwargs)
+        return train(analysis=dataclasses.replace(analysis, config=cfg), **kwargs)
+
     runs = []
     with tempfile.TemporaryDirectory(prefix="neos-compare-") as tmp:
         root = Path(workdir) if workdir is not None else Path(tmp)
@@ -207,7 +240,7 @@ def compare_bce(
             start = time.perf_counter()
             neos_out = folder / "neos" if workdir is not None else None
             neos = _record(
-                train(cfg, out=neos_out, progress=False), time.perf_counter() - start, curves
+                run(cfg, out=neos_out, progress=False), time.perf_counter() - start, curves
             )
             say(f"seed {seed}: neos@{steps} hard test CLs {neos['cls_hard_test']:.4g}")
             if (folder / "bce" / "checkpoint.npz").exists():
@@ -218,7 +251,7 @@ def compare_bce(
                     base, seed=seed, loss="bce", steps=n, animate=False, checkpoint_every=n
                 )
                 start = time.perf_counter()
-                result = train(cfg, out=folder / "bce", resume=True, progress=False)
+                result = run(cfg, out=folder / "bce", resume=True, progress=False)
                 stage = _record(result, time.perf_counter() - start, curves)
                 stage["loss_plateau"] = bce_plateau(result["loss"])
                 stages.append(stage)
@@ -226,6 +259,8 @@ def compare_bce(
             runs.append({"seed": seed, "neos": neos, "bce": stages})
         total = time.perf_counter() - begin
     shared = {k: v for k, v in dataclasses.asdict(base).items() if k not in _PER_RUN}
+    if analysis is not None:
+        shared["analysis"] = analysis.description()
     return {
         "fairness": FAIRNESS,
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in shared.items()},

@@ -897,8 +897,14 @@ def plot_histograms(
         >>> plt.close(fig)
     """
     edges = np.asarray(bins, dtype=float)
+    from matplotlib.colors import to_hex
+
+    taken = {to_hex(c) for c in _COLOURS.values()}
+    palette = [to_hex(c) for c in plt.rcParams["axes.prop_cycle"].by_key()["color"]]
+    cycle = iter([c for c in palette if c not in taken] * 4)
     for name, counts in hists.items():
-        ax.stairs(np.asarray(counts), edges, label=name, color=_COLOURS.get(name), lw=1.8)
+        colour = _COLOURS.get(name) or next(cycle)
+        ax.stairs(np.asarray(counts), edges, label=name, color=colour, lw=1.8)
     ax.set_xlabel("network output")
     ax.set_ylabel("expected events")
     ax.legend(fontsize="small", frameon=False)
@@ -908,8 +914,9 @@ def plot_histograms(
 
 
 def save_summary(path: str | os.PathLike[str], result: Mapping[str, Any]) -> None:
-    """Loss and soft expected CLs against the training step, and the hard test histograms,
-    written atomically to ``path`` (PNG) from the result of :func:`neos.train.train`.
+    """Loss and soft expected CLs against the training step, and the hard test histograms
+    (of an analysis: those of its first channel), written atomically to ``path`` (PNG) from
+    the result of :func:`neos.train.train`.
 
     Example:
         >>> import pathlib, tempfile
@@ -933,9 +940,18 @@ def save_summary(path: str | os.PathLike[str], result: Mapping[str, Any]) -> Non
     axes[1].set_xlabel("step")
     axes[1].set_ylabel(r"expected CL$_s$ ($\mu$ = 1)")
     axes[1].legend(fontsize="small", frameon=False)
-    plot_histograms(
-        axes[2], result["hard_histograms_test"], result["bins"], "test sample, hard histograms"
-    )
+    hists = result["hard_histograms_test"]
+    title = "test sample, hard histograms"
+    channels = list(dict.fromkeys(name.split("/")[0] for name in hists if "/" in name))
+    if channels:  # an analysis: its first channel (the signal region), samples by name
+        first = channels[0]
+        hists = {k.split("/", 1)[1]: v for k, v in hists.items() if k.split("/")[0] == first}
+        title = f"{title}, channel {first}"
+    plot_histograms(axes[2], hists, result["bins"], title)
+    if channels:
+        top = max(max(v) for v in hists.values())
+        axes[2].set_yscale("log")
+        axes[2].set_ylim(0.1, 3.0 * top)  # below 0.1: only the yield floor of empty bins
     fig.tight_layout()
     write_text_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)

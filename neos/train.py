@@ -224,12 +224,42 @@ class _Step(NamedTuple):
     step: Callable[..., Any]
 
 
+def _update_step(
+    loss_and_cls: Callable[..., tuple[Any, Any]], optimizer: Any, cfg: TrainConfig
+) -> Callable[..., Any]:
+    """The jit-compiled training step ``step(trainable, opt_state, samples, bw_scale) ->
+    (trainable, opt_state, loss, soft CLs)`` of ``loss_and_cls(trainable, samples, bw_scale)
+    -> (loss, soft CLs)``: one optax update of the network (and, if trained, of the bin edges
+    and the bandwidth; the inner edges are kept sorted and the bandwidth at least 1e-3), with
+    the loss NaN when an updated parameter is not finite."""
+    mask = {"bins": cfg.train_bins, "bandwidth": cfg.train_bandwidth}
+
+    @jax.jit
+    def step(trainable: Any, opt_state: Any, samples: Any, bw_scale: Any) -> Any:
+        (value, cls), grads = jax.value_and_grad(loss_and_cls, has_aux=True)(
+            trainable, samples, bw_scale
+        )
+        grads = (grads[0], {k: g if mask[k] else jnp.zeros_like(g) for k, g in grads[1].items()})
+        updates, opt_state = optimizer.update(grads, opt_state, trainable)
+        new_params, new_h = optax.apply_updates(trainable, updates)
+        inner = jnp.sort(new_h["bins"][1:-1])
+        new_h = {
+            "bins": jnp.concatenate([new_h["bins"][:1], inner, new_h["bins"][-1:]]),
+            "bandwidth": jnp.maximum(new_h["bandwidth"], 1e-3),
+        }
+        finite = jnp.all(
+            jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(new_params)])
+        )
+        return (new_params, new_h), opt_state, jnp.where(finite, value, jnp.nan), cls
+
+    return step
+
+
 @functools.lru_cache(maxsize=8)
 def _compiled_step(cfg: TrainConfig) -> _Step:
-    """The network, the optimizer and the jit-compiled training step
-    ``step(trainable, opt_state, samples, bw_scale) -> (trainable, opt_state, loss, soft
-    CLs)``, in which the KDE uses the bandwidth ``hpars["bandwidth"] * bw_scale`` (the
-    annealing of :meth:`TrainConfig.bandwidth_at`).
+    """The network, the optimizer and the compiled training step (:func:`_update_step`) of
+    the built-in blobs, in which the KDE uses the bandwidth ``hpars["bandwidth"] * bw_scale``
+    (the annealing of :meth:`TrainConfig.bandwidth_at`).
 
     The training samples and ``bw_scale`` are arguments, not constants of the computation, so
     runs that differ only in the seed (or the number of steps) share one compiled step.
@@ -239,7 +269,6 @@ def _compiled_step(cfg: TrainConfig) -> _Step:
     else:
         net = mlp(hidden=cfg.hidden, out=len(cfg.bins) - 1, final="softmax")
     optimizer = optax.adam(cfg.learning_rate)
-    mask = (True, {"bins": cfg.train_bins, "bandwidth": cfg.train_bandwidth})
 
     def loss_and_cls(trainable: Any, samples: tuple[Any, ...], bw_scale: Any) -> tuple[Any, Any]:
         p, h = trainable
@@ -266,25 +295,7 @@ def _compiled_step(cfg: TrainConfig) -> _Step:
         cls = value if cfg.loss == "cls" else get_cls(p, cfg.test_mu, h)
         return value, cls
 
-    @jax.jit
-    def step(trainable: Any, opt_state: Any, samples: tuple[Any, ...], bw_scale: Any) -> Any:
-        (value, cls), grads = jax.value_and_grad(loss_and_cls, has_aux=True)(
-            trainable, samples, bw_scale
-        )
-        grads = (grads[0], {k: g if mask[1][k] else jnp.zeros_like(g) for k, g in grads[1].items()})
-        updates, opt_state = optimizer.update(grads, opt_state, trainable)
-        new_params, new_h = optax.apply_updates(trainable, updates)
-        inner = jnp.sort(new_h["bins"][1:-1])
-        new_h = {
-            "bins": jnp.concatenate([new_h["bins"][:1], inner, new_h["bins"][-1:]]),
-            "bandwidth": jnp.maximum(new_h["bandwidth"], 1e-3),
-        }
-        finite = jnp.all(
-            jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(new_params)])
-        )
-        return (new_params, new_h), opt_state, jnp.where(finite, value, jnp.nan), cls
-
-    return _Step(net, optimizer, step)
+    return _Step(net, optimizer, _update_step(loss_and_cls, optimizer, cfg))
 
 
 def _hard_cls(model: relaxed.Model, poi_test: float) -> tuple[float, bool]:
@@ -323,15 +334,124 @@ def _bandwidth_scale(cfg: TrainConfig, step: int) -> float:
     return cfg.bandwidth_at(step) / cfg.bandwidth
 
 
-def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    """The settings as JSON values (tuples become lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+def _config_dict(cfg: TrainConfig, analysis: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The settings as JSON values (tuples become lists), with the analysis description of
+    an ``--analysis`` run."""
+    out = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+    if analysis is not None:
+        out["analysis"] = dict(analysis)
+    return out
 
 
-def _problem(cfg: TrainConfig) -> dict[str, Any]:
+def _problem(cfg: TrainConfig, analysis: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The settings that a checkpoint must share with the run that resumes it: those that
     fix the arrays' shapes and the training problem."""
-    return {k: v for k, v in _config_dict(cfg).items() if k not in _RESUMABLE_CHANGES}
+    return {k: v for k, v in _config_dict(cfg, analysis).items() if k not in _RESUMABLE_CHANGES}
+
+
+class _Problem(NamedTuple):
+    """What the training loop needs from a problem (the built-in blobs or an analysis)."""
+
+    step: Callable[..., Any]
+    optimizer: Any
+    params: Any
+    samples: Any
+    test_samples: Any
+    #: ``hard(params, bins, samples) -> (histograms, mcstat or None, workspace, CLs,
+    #: converged)``: ordinary histograms (JSON lists by name) and their workspace's CLs
+    hard: Callable[..., tuple[Any, ...]]
+    #: the animation's ``outputs(params, hpars)``, or ``None`` (no animation)
+    frames: Callable[..., Any] | None
+    events_per_step: int
+    analysis: dict[str, Any] | None
+
+
+def _lists(values: Any) -> list[float]:
+    return [float(x) for x in np.asarray(values).ravel()]
+
+
+def _blob_problem(cfg: TrainConfig) -> _Problem:
+    """The built-in four-blob problem of the neos paper (module docstring)."""
+    key = jax.random.PRNGKey(cfg.seed)
+    data_key, init_key = jax.random.split(key)
+    train_gen, test_gen = make_train_test(data_key, NMC=cfg.nmc)
+    net, optimizer, step = _compiled_step(_step_key(cfg))
+    params = net.init(init_key, jnp.zeros((1, 2), jnp.float32))
+    hist_maker = makers.hists_from_nn(
+        train_gen,
+        net.apply,
+        method=cfg.method,
+        LUMI=cfg.lumi,
+        sig_scale=cfg.sig_scale,
+        bkg_scale=cfg.bkg_scale,
+        reflect_infinities=cfg.reflect_infinities,
+    )
+    grid_points = jnp.asarray(_GRID.reshape(-1, 2), jnp.float32)
+    # one compiled call per animation frame (eagerly, every operation would compile on its own)
+    frame_outputs = jax.jit(lambda p, h: (net.apply(p, grid_points), hist_maker(p, h)))
+
+    def hard(params: Any, bins: np.ndarray, samples: Any) -> tuple[Any, ...]:
+        hard_cfg = dataclasses.replace(cfg, bins=tuple(float(b) for b in bins))
+        hists, spec, cls, converged = _hard_result(params, net.apply, samples, hard_cfg)
+        names = makers.HISTOGRAM_NAMES
+        mcstat = None
+        if cfg.mcstat:
+            mcstat = {k: _lists(hists[k + makers.MCSTAT_SUFFIX]) for k in ("signal", "background")}
+        return {k: _lists(hists[k]) for k in names}, mcstat, spec, cls, converged
+
+    return _Problem(
+        step, optimizer, params, train_gen(), test_gen(), hard, frame_outputs, 4 * cfg.nmc, None
+    )
+
+
+_ANALYSIS_STEPS: dict[Any, tuple[Any, Any, Callable[..., Any]]] = {}
+
+
+def _analysis_problem(analysis: Any) -> _Problem:
+    """The problem of an analysis description (:mod:`neos.analysis`)."""
+    from neos import analysis as described
+
+    cfg = analysis.config
+    train_sets, test_sets, mean, std = described.event_sets(analysis)
+    keys, which = train_sets.keys, train_sets.which
+    compiled_key = (analysis.digest(), _step_key(cfg))
+    if compiled_key not in _ANALYSIS_STEPS:
+        net = mlp(hidden=cfg.hidden)
+        optimizer = optax.adam(cfg.learning_rate)
+        compute = described.loss_and_cls(analysis, net.apply, keys, which)
+        if len(_ANALYSIS_STEPS) >= 8:
+            _ANALYSIS_STEPS.pop(next(iter(_ANALYSIS_STEPS)))
+        _ANALYSIS_STEPS[compiled_key] = (net, optimizer, _update_step(compute, optimizer, cfg))
+    net, optimizer, step = _ANALYSIS_STEPS[compiled_key]
+    init_key = jax.random.split(jax.random.PRNGKey(cfg.seed))[1]
+    params = net.init(init_key, jnp.zeros((1, len(analysis.features)), jnp.float32))
+    samples = described.step_samples(train_sets, mean, std)
+    test_samples = described.step_samples(test_sets, mean, std)
+
+    def hard(params: Any, bins: np.ndarray, samples: Any) -> tuple[Any, ...]:
+        hists, spec = described.hard_result(analysis, net.apply, params, bins, samples, keys, which)
+        cls, converged = _hard_cls(relaxed.Workspace(spec).model(), cfg.test_mu)
+        nominal = {
+            f"{channel.name}/{sample.name}": _lists(hists[(sample.name, "nominal")][0][c])
+            for c, channel in enumerate(analysis.channels)
+            for sample in analysis.samples
+        }
+        mcstat = None
+        if cfg.mcstat:
+            mcstat = {
+                f"{channel.name}/{sample.name}": _lists(
+                    np.sqrt(hists[(sample.name, "nominal")][1][c])
+                )
+                for c, channel in enumerate(analysis.channels)
+                for sample in analysis.samples
+                if sample.kind == "background"
+            }
+        return nominal, mcstat, spec, cls, converged
+
+    events = sum(int(x.shape[0]) for x in train_sets.inputs)
+    return _Problem(
+        step, optimizer, params, samples, test_samples, hard, None, events, analysis.description()
+    )
 
 
 def _describe_run(path: Path) -> str:
@@ -345,7 +465,11 @@ def _describe_run(path: Path) -> str:
 
 
 def _open_run(
-    folder: Path, cfg: TrainConfig, resume: bool, force: bool
+    folder: Path,
+    cfg: TrainConfig,
+    resume: bool,
+    force: bool,
+    analysis: Mapping[str, Any] | None = None,
 ) -> run_files.Checkpoint | None:
     """The checkpoint to continue from, ``None`` to start afresh, or an error (before
     anything is written) when the folder holds a run that may not be touched."""
@@ -365,7 +489,7 @@ def _open_run(
             "from; replace them with --force (force=True)"
         )
     ckpt = run_files.load(path)
-    run_files.check_config(ckpt, _problem(cfg))
+    run_files.check_config(ckpt, _problem(cfg, analysis))
     return ckpt
 
 
@@ -375,6 +499,8 @@ def _metrics(
     timing: Mapping[str, list[Any]],
     hpars: Mapping[str, Any],
     final: Mapping[str, Any] | None = None,
+    events_per_step: int | None = None,
+    analysis: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The content of ``metrics.json``: the history so far, the step times (the median
     leaves out each session's first step, which compiles), and with ``final`` the result of
@@ -386,12 +512,12 @@ def _metrics(
         **{k: list(v) for k, v in history.items()},
         "step_time_s": statistics.median(compiled) if compiled else None,
         "first_step_time_s": times[0] if times else None,
-        "events_per_step": 4 * cfg.nmc,
+        "events_per_step": 4 * cfg.nmc if events_per_step is None else events_per_step,
         **(final or {}),
         "bins": [float(b) for b in np.asarray(hpars["bins"])],
         "bandwidth": float(hpars["bandwidth"]),
         "finished": final is not None,
-        "config": _config_dict(cfg),
+        "config": _config_dict(cfg, analysis),
     }
 
 
@@ -410,6 +536,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     force: bool = False,
+    analysis: Any = None,
 ) -> dict[str, Any]:
     r"""Train the network; return the metrics (and write the outputs to ``out`` if given).
 
@@ -435,6 +562,10 @@ def train(
         resume: continue the run in ``out`` from its checkpoint (module docstring).
         progress: show a progress bar.
         force: remove the run in ``out``, if any, and start afresh.
+        analysis: a :class:`neos.analysis.Analysis` (``neos train --analysis FILE``): train
+            on its samples, systematics and channels with its settings (``config`` must then
+            be ``None``). The histograms in the results are keyed ``channel/sample``, and
+            ``config.analysis`` records the description.
 
     Raises:
         InvalidArgument: a bad setting, an unusable ``out``, a run in ``out`` without
@@ -450,38 +581,35 @@ def train(
         >>> len(result["loss"]), 0.0 <= result["cls_hard_test"] <= 1.0
         (2, True)
     """
-    cfg = (config or TrainConfig()).validate()
+    if analysis is not None and config is not None:
+        raise InvalidArgument(
+            "give the settings either in the analysis description or as config, not both"
+        )
+    cfg = (analysis.config if analysis is not None else config or TrainConfig()).validate()
     if resume and force:
         raise InvalidArgument(
             "resume and force exclude each other: resume continues the run in the output "
             "folder, force replaces it"
         )
+    described = None if analysis is None else analysis.description()
     folder = None if out is None else run_files.output_folder(out)
-    previous = None if folder is None else _open_run(folder, cfg, resume, force)
+    previous = None if folder is None else _open_run(folder, cfg, resume, force, described)
 
-    key = jax.random.PRNGKey(cfg.seed)
-    data_key, init_key = jax.random.split(key)
-    train_gen, test_gen = make_train_test(data_key, NMC=cfg.nmc)
-    samples = train_gen()
-    net, optimizer, step = _compiled_step(_step_key(cfg))
-    params = net.init(init_key, jnp.zeros((1, 2), jnp.float32))
+    problem = _blob_problem(cfg) if analysis is None else _analysis_problem(analysis)
+    step, optimizer, samples = problem.step, problem.optimizer, problem.samples
     hpars = {
         "bins": jnp.asarray(cfg.bins, jnp.float64),
         "bandwidth": jnp.asarray(cfg.bandwidth, jnp.float64),
     }
-    hist_maker = makers.hists_from_nn(
-        train_gen,
-        net.apply,
-        method=cfg.method,
-        LUMI=cfg.lumi,
-        sig_scale=cfg.sig_scale,
-        bkg_scale=cfg.bkg_scale,
-        reflect_infinities=cfg.reflect_infinities,
-    )
-    trainable = (params, hpars)
+    trainable = (problem.params, hpars)
     opt_state = optimizer.init(trainable)
     history: dict[str, list[Any]] = {"steps": [], "loss": [], "cls_soft": []}
     timing: dict[str, list[Any]] = {"time_s": [], "session_starts": []}
+
+    def metrics_of(final: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return _metrics(
+            cfg, history, timing, trainable[1], final, problem.events_per_step, described
+        )
 
     if previous is not None:
         assert folder is not None
@@ -510,12 +638,12 @@ def train(
         nonlocal saved
         assert folder is not None
         done = len(history["steps"])
-        metrics = _metrics(cfg, history, timing, trainable[1], final)
+        metrics = metrics_of(final)
         run_files.save(
             folder / run_files.CHECKPOINT,
             step=done,
             finished=final is not None,
-            config=_config_dict(cfg),
+            config=_config_dict(cfg, described),
             metrics=metrics,
             timing=timing,
             state=(trainable, opt_state),
@@ -540,11 +668,8 @@ def train(
             f"training interrupted after step {done} of {cfg.steps}{where}", step=done, out=folder
         )
 
-    grid = np.stack(np.meshgrid(np.linspace(-4, 4, 40), np.linspace(-4, 4, 40)), -1)
-    grid_points = jnp.asarray(grid.reshape(-1, 2), jnp.float32)
-    # one compiled call per animation frame (eagerly, every operation would compile on its own)
-    frame_outputs = jax.jit(lambda p, h: (net.apply(p, grid_points), hist_maker(p, h)))
     frames: list[dict[str, Any]] = []
+    animate = cfg.animate and folder is not None and problem.frames is not None
     delay = _step_delay()
     with _DeferredInterrupt() as interrupt:
         bar = _progress(range(start, cfg.steps), progress)
@@ -567,8 +692,9 @@ def train(
                         f"(after step {i}) are kept"
                         + (f" in {folder / run_files.CHECKPOINT}" if folder else "")
                     )
-                if cfg.animate and folder is not None:
-                    frames.append(_frame(frame_outputs, trainable, bw_scale, grid, i, value))
+                if animate:
+                    assert problem.frames is not None
+                    frames.append(_frame(problem.frames, trainable, bw_scale, _GRID, i, value))
                 trainable, opt_state = new_trainable, new_opt_state
                 if i == start:
                     timing["session_starts"].append(i)
@@ -591,30 +717,26 @@ def train(
         if interrupt.requested:
             raise interrupted()
         params, hpars = trainable
-        hard_cfg = dataclasses.replace(cfg, bins=tuple(float(b) for b in np.asarray(hpars["bins"])))
-        test_samples = test_gen()
-        hard, ws_spec, cls_hard, hard_converged = _hard_result(
-            params, net.apply, test_samples, hard_cfg
+        bins = np.asarray(hpars["bins"], dtype=float)
+        test_samples = problem.test_samples
+        hard, hard_mcstat, ws_spec, cls_hard, hard_converged = problem.hard(
+            params, bins, test_samples
         )
-        _, _, cls_hard_train, train_converged = _hard_result(params, net.apply, samples, hard_cfg)
-        names = makers.HISTOGRAM_NAMES
+        _, _, _, cls_hard_train, train_converged = problem.hard(params, bins, samples)
         last_scale = _bandwidth_scale(cfg, cfg.steps - 1)  # that of the last step
         final = {
             "cls_hard_test": cls_hard,
             "cls_hard_test_converged": hard_converged,
-            "hard_histograms_test": {k: [float(x) for x in hard[k]] for k in names},
+            "hard_histograms_test": hard,
             "cls_soft_train": _soft_cls(step, trainable, opt_state, samples, last_scale),
             "cls_hard_train": cls_hard_train,
             "cls_hard_train_converged": train_converged,
             "cls_soft_test": _soft_cls(step, trainable, opt_state, test_samples, last_scale),
             "bandwidth_last": float(hpars["bandwidth"]) * last_scale,
         }
-        if cfg.mcstat:
-            final["hard_mcstat_test"] = {
-                k: [float(x) for x in hard[k + makers.MCSTAT_SUFFIX]]
-                for k in ("signal", "background")
-            }
-        result = _metrics(cfg, history, timing, hpars, final)
+        if hard_mcstat is not None:
+            final["hard_mcstat_test"] = hard_mcstat
+        result = metrics_of(final)
         if folder is not None:
             from neos import plot
 
@@ -624,14 +746,18 @@ def train(
                 ),
                 lambda: plot.save_summary(folder / "summary.png", result),
             ]
-            if cfg.animate and frames:
-                writes.append(lambda: plot.save_animation(folder / "training.gif", frames, grid))
+            if animate and frames:
+                writes.append(lambda: plot.save_animation(folder / "training.gif", frames, _GRID))
             for write in writes:
                 if interrupt.requested:
                     raise interrupted()
                 write()
             save(final)
     return {**result, "params": params, "hpars": hpars, "already_finished": False}
+
+
+#: The plane of the blobs' animation: the network output is drawn on these points.
+_GRID = np.stack(np.meshgrid(np.linspace(-4, 4, 40), np.linspace(-4, 4, 40)), -1)
 
 
 def _progress(steps: range, enabled: bool) -> Any:

@@ -151,3 +151,28 @@ def test_single_start_option(example) -> None:
     one = mle.fit(data, model, nstarts=1, return_result=True)
     three = mle.fit(data, model, nstarts=3, return_result=True)
     assert float(three.twice_nll) <= float(one.twice_nll) + 1e-9
+
+
+def test_a_losing_start_at_a_non_finite_point_leaves_the_gradient_finite() -> None:
+    """Of several starts, only the chosen minimum is differentiated: a start that ends where
+    the objective is NaN (a negative Poisson rate in a fit) gives a zero contribution, not
+    0 * NaN (the gradient of a 25-systematic neos analysis was NaN through this)."""
+    import jax
+    import jax.numpy as jnp
+
+    from relaxed.infer.newton import NewtonSettings, minimize
+
+    def f(x, t):  # (x - t)^2, NaN (value and derivatives) below x = -5
+        return jnp.sum((x - t) ** 2 + 0.0 * jnp.sqrt(x + 5.0))
+
+    settings = NewtonSettings(lower=(-10.0,), upper=(10.0,), fixed=(False,))
+    starts = jnp.array([[1.0], [-8.0]])
+
+    def best(t):
+        results = jax.vmap(lambda x0: minimize(f, t, x0, settings))(starts)
+        assert not bool(jnp.isfinite(results.x[1, 0] + f(results.x[1], t)))
+        return results.x[0, 0]
+
+    t = jnp.array([2.0])
+    assert float(best(t)) == 2.0
+    assert jax.grad(best)(t).tolist() == pytest.approx([1.0], rel=1e-12)

@@ -321,10 +321,13 @@ def _best_minimum(
         result = solve(starts[0])
         return FitResult(result.x, twice_nll(result.x, data, model), result.nit, result.converged)
     results = jax.vmap(solve)(starts)
-    values = jax.vmap(lambda x: twice_nll(x, data, model))(results.x)
+    # the choice of the start is not differentiated: derivatives flow through the best
+    # minimum only (a losing start may sit where the objective is not finite)
+    values = jax.lax.stop_gradient(jax.vmap(lambda x: twice_nll(x, data, model))(results.x))
     values = jnp.where(jnp.isfinite(values), values, jnp.inf)
     best = jnp.argmin(values)
-    return FitResult(results.x[best], values[best], results.nit[best], results.converged[best])
+    x = results.x[best]
+    return FitResult(x, twice_nll(x, data, model), results.nit[best], results.converged[best])
 
 
 def fit_batch(

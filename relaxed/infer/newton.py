@@ -388,6 +388,12 @@ def _minimize_bwd(fun, settings, curvature, residuals, ct):
     _, vjp_theta = jax.vjp(lambda t: grad_x(x, t), theta)
     (theta_ct,) = vjp_theta(-u)
     x0_ct = jnp.where(fixed, ct - h @ u, 0.0)
+    # A result nobody uses (a start of a multi-start fit that lost, possibly at a point
+    # where the objective is not finite) gets a zero cotangent: its contribution is exactly
+    # zero, not 0 * NaN from derivatives taken there.
+    unused = jnp.all(ct == 0)
+    theta_ct = jax.tree_util.tree_map(lambda v: jnp.where(unused, jnp.zeros_like(v), v), theta_ct)
+    x0_ct = jnp.where(unused, jnp.zeros_like(x0_ct), x0_ct)
     return theta_ct, x0_ct, None
 
 
