@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from neos.train import TrainConfig, train
+from neos.train import TrainConfig, TrainingError, train
 from relaxed.exceptions import InvalidArgument
 
 __all__ = ["FAIRNESS", "compare_bce", "summarize_comparison", "bce_plateau", "sign_test"]
@@ -118,20 +118,33 @@ def summarize_comparison(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     neos = [r["neos"]["cls_hard_test"] for r in runs]
     arms = {neos_key: neos}
     wins: dict[str, int] = {}
-    ratio: dict[str, float] = {}
+    decided: dict[str, int] = {}
+    ratio: dict[str, float | None] = {}
     for k, stage in enumerate(runs[0]["bce"]):
         key = f"bce@{stage['steps']}"
         bce = [r["bce"][k]["cls_hard_test"] for r in runs]
         arms[key] = bce
-        wins[key] = sum(n < b for n, b in zip(neos, bce, strict=True))
-        ratio[key] = statistics.median(
-            math.log10(max(n, 1e-300) / max(b, 1e-300)) for n, b in zip(neos, bce, strict=True)
+        # a run that failed (a non-finite loss) loses to one that finished
+        pairs = [(n, b) for n, b in zip(neos, bce, strict=True) if n is not None or b is not None]
+        wins[key] = sum(b is None or (n is not None and n < b) for n, b in pairs)
+        decided[key] = len(pairs)
+        both = [(n, b) for n, b in pairs if n is not None and b is not None]
+        ratio[key] = (
+            statistics.median(math.log10(max(n, 1e-300) / max(b, 1e-300)) for n, b in both)
+            if both
+            else None
         )
     return {
         "n_seeds": len(runs),
-        "cls_hard_test": {key: _stats(values) for key, values in arms.items()},
+        "cls_hard_test": {
+            key: _stats([v for v in values if v is not None])
+            if any(v is not None for v in values)
+            else None
+            for key, values in arms.items()
+        },
+        "failed_runs": {key: sum(v is None for v in values) for key, values in arms.items()},
         "neos_wins": wins,
-        "sign_test_p": {key: sign_test(k, len(runs)) for key, k in wins.items()},
+        "sign_test_p": {key: sign_test(wins[key], decided[key]) for key in wins if decided[key]},
         "median_log10_ratio_neos_over_bce": ratio,
     }
 
@@ -170,6 +183,16 @@ def _record(result: Mapping[str, Any], wall_s: float, curves: bool) -> dict[str,
         record["loss"] = list(result["loss"])
         record["cls_soft"] = list(result["cls_soft"])
     return record
+
+
+def _median_or_none(values: Any) -> float | None:
+    finite = [v for v in values if v is not None]
+    return statistics.median(finite) if finite else None
+
+
+def _failure(steps: int, err: Any, wall_s: float) -> dict[str, Any]:
+    """The record of a run stopped by a non-finite loss: it counts, as a loss, not silently."""
+    return {"steps": steps, "cls_hard_test": None, "failed": str(err), "wall_s": wall_s}
 
 
 def compare_bce(
@@ -239,19 +262,31 @@ def compare_bce(
             cfg = dataclasses.replace(base, seed=seed, loss="cls", steps=steps)
             start = time.perf_counter()
             neos_out = folder / "neos" if workdir is not None else None
-            neos = _record(
-                run(cfg, out=neos_out, progress=False), time.perf_counter() - start, curves
-            )
-            say(f"seed {seed}: neos@{steps} hard test CLs {neos['cls_hard_test']:.4g}")
+            try:
+                neos = _record(
+                    run(cfg, out=neos_out, progress=False), time.perf_counter() - start, curves
+                )
+                say(f"seed {seed}: neos@{steps} hard test CLs {neos['cls_hard_test']:.4g}")
+            except TrainingError as err:
+                neos = _failure(steps, err, time.perf_counter() - start)
+                say(f"seed {seed}: neos@{steps} failed: {err}")
             if (folder / "bce" / "checkpoint.npz").exists():
                 raise InvalidArgument(f"{folder / 'bce'} already holds a run; use a new workdir")
-            stages = []
+            stages: list[dict[str, Any]] = []
             for n in lengths:
+                if stages and stages[-1].get("failed"):  # nothing to continue from
+                    stages.append(_failure(n, stages[-1]["failed"], 0.0))
+                    continue
                 cfg = dataclasses.replace(
                     base, seed=seed, loss="bce", steps=n, animate=False, checkpoint_every=n
                 )
                 start = time.perf_counter()
-                result = run(cfg, out=folder / "bce", resume=True, progress=False)
+                try:
+                    result = run(cfg, out=folder / "bce", resume=True, progress=False)
+                except TrainingError as err:
+                    stages.append(_failure(n, err, time.perf_counter() - start))
+                    say(f"seed {seed}: bce@{n} failed: {err}")
+                    continue
                 stage = _record(result, time.perf_counter() - start, curves)
                 stage["loss_plateau"] = bce_plateau(result["loss"])
                 stages.append(stage)
@@ -272,9 +307,9 @@ def compare_bce(
             "total_s": total,
             "neos_wall_s": [r["neos"]["wall_s"] for r in runs],
             "bce_wall_s": [sum(s["wall_s"] for s in r["bce"]) for r in runs],
-            "neos_step_s_median": statistics.median(r["neos"]["step_time_s"] for r in runs),
-            "bce_step_s_median": statistics.median(
-                s["step_time_s"] for r in runs for s in r["bce"] if s["step_time_s"] is not None
+            "neos_step_s_median": _median_or_none(r["neos"].get("step_time_s") for r in runs),
+            "bce_step_s_median": _median_or_none(
+                s.get("step_time_s") for r in runs for s in r["bce"]
             ),
         },
     }

@@ -50,7 +50,8 @@ def expected_CLs(  # noqa: N802 (the name of the original neos API)
     :math:`\mathrm{CL}_s` of ``test_mu`` on the Asimov background-only data of the model.
 
     ``solver_kwargs`` are passed to :func:`relaxed.metrics.expected_cls` (``test_stat``,
-    ``par_bounds``, ``fixed_params``).
+    ``par_bounds``, ``fixed_params``, and the fits' ``method``, ``maxiter``, ``tolerance``,
+    ``nstarts``).
 
     Example:
         >>> import jax.numpy as jnp

@@ -20,6 +20,7 @@ leaves), so ``jax.grad`` of any of them reaches the yields, and through them a n
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -196,9 +197,11 @@ def expected_cls(
     test_stat: str = "qtilde",
     par_bounds: Sequence[Sequence[float]] | None = None,
     fixed_params: Sequence[bool] | None = None,
+    **solver: Any,
 ) -> Array:
     r"""Median expected :math:`\mathrm{CL}_s` of ``poi_test`` under the background-only
-    hypothesis.
+    hypothesis (``solver``: the fits' ``method``, ``maxiter``, ``tolerance``, ``nstarts``,
+    as for :func:`relaxed.infer.hypotest`).
 
     The observed :math:`\mathrm{CL}_s = \mathrm{CL}_{s+b}/\mathrm{CL}_b` (asymptotic formulae)
     evaluated on the Asimov background-only data set :math:`\nu(\theta_0)`, with
@@ -225,6 +228,7 @@ def expected_cls(
         par_bounds=par_bounds,
         fixed_params=fixed_params,
         test_stat=test_stat,
+        **solver,
     )
 
 

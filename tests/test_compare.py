@@ -115,3 +115,24 @@ def test_plateau():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(InvalidArgument, match=message):
         compare_bce(**kwargs)
+
+
+def test_a_failed_run_counts_as_a_loss_not_silently() -> None:
+    from neos.compare import sign_test, summarize_comparison
+
+    def run(seed: int, neos: float | None, bce: float | None) -> dict:
+        return {
+            "seed": seed,
+            "neos": {"steps": 10, "cls_hard_test": neos},
+            "bce": [{"steps": 10, "cls_hard_test": bce}],
+        }
+
+    runs = [run(0, 1e-4, 1e-3), run(1, None, 1e-3), run(2, 2e-3, None), run(3, 5e-3, 1e-3)]
+    s = summarize_comparison(runs)
+    assert s["failed_runs"] == {"neos@10": 1, "bce@10": 1}
+    assert s["neos_wins"] == {"bce@10": 2}  # seeds 0 and 2
+    assert s["sign_test_p"]["bce@10"] == sign_test(2, 4) == 1.0
+    assert s["cls_hard_test"]["neos@10"]["median"] == 2e-3
+    # the ratio over the seeds where both finished: log10(0.1) and log10(5)
+    expected = (math.log10(0.1) + math.log10(5.0)) / 2
+    assert math.isclose(s["median_log10_ratio_neos_over_bce"]["bce@10"], expected)
