@@ -72,7 +72,9 @@ the HistFactory model has, for every channel and sample, the nominal :math:`h_{c
   ``alternative`` the other sample; a missing down variation is the mirror
   :math:`2h - h^\uparrow`. They become a ``histosys`` (interpolation code 4p) with the up and
   down histograms, or with ``modifier = "normsys"`` a ``normsys`` with
-  :math:`\kappa^{\pm} = \sum_b h^{\pm}_{csb} / \sum_b h_{csb}`; a ``norm`` systematic is a
+  :math:`\kappa^{\pm} = (\sum_b h^{\pm}_{csb} + d_s) / (\sum_b h_{csb} + d_s)`, where
+  :math:`d_s` is :data:`NORMSYS_DAMPING` times the sample's yield in all channels; a
+  ``norm`` systematic is a
   ``normsys`` with its fixed ``hi``/``lo``. A systematic is one nuisance parameter shared by
   all its samples and channels;
 - with ``mcstat``, a ``staterror`` per channel on the backgrounds with
@@ -136,6 +138,12 @@ MODIFIERS = ("histosys", "normsys")
 #: iterations, past its default limit of 200, and the step's gradient was NaN. The loop only
 #: runs as long as it needs.
 SOLVER: dict[str, Any] = {"maxiter": 1000}
+#: :math:`d/Y`: a derived normsys is :math:`\kappa^\pm = (\sum_b h^\pm_{cb} + d) /
+#: (\sum_b h_{cb} + d)` with :math:`d` this fraction of the sample's yield :math:`Y` in all
+#: channels, so a channel holding a small fraction :math:`f` of the sample has its
+#: :math:`\kappa - 1` damped by :math:`f / (f + 10^{-3})` (negligible for :math:`f \gg
+#: 10^{-3}`), and one holding none has :math:`\kappa = 1`.
+NORMSYS_DAMPING = 1e-3
 #: Every bin of a soft histogram holds at least this fraction of its sample's yield
 #: (:data:`neos.makers.YIELD_FLOOR`): no rate is exactly zero.
 YIELD_FLOOR = 1e-13
@@ -921,6 +929,7 @@ def analysis_spec(
         ['normsys']
     """
     mcstat = analysis.config.mcstat
+    total_yield = {s.name: xp.sum(hists[(s.name, "nominal")][0]) for s in analysis.samples}
     channels = []
     for c, channel in enumerate(analysis.channels):
         samples = []
@@ -945,8 +954,16 @@ def analysis_spec(
                     data = {"hi_data": up, "lo_data": down}
                     modifiers.append({"name": syst.name, "type": "histosys", "data": data})
                 else:
-                    total = xp.sum(nominal)
-                    data = {"hi": xp.sum(up) / total, "lo": xp.sum(down) / total}
+                    # kappa = (sum up + d) / (sum nominal + d), d = NORMSYS_DAMPING times the
+                    # sample's yield in all channels: where a channel holds almost none of the
+                    # sample (the signal in a control region), a few migrating events would
+                    # give kappa ~ 1e8 and rates kappa**alpha that no fit survives
+                    damping = NORMSYS_DAMPING * total_yield[sample.name]
+                    total = xp.sum(nominal) + damping
+                    data = {
+                        "hi": (xp.sum(up) + damping) / total,
+                        "lo": (xp.sum(down) + damping) / total,
+                    }
                     modifiers.append({"name": syst.name, "type": "normsys", "data": data})
             if mcstat and sample.kind == "background":
                 sumw2 = hists[(sample.name, "nominal")][1][c]

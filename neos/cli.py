@@ -1085,13 +1085,14 @@ def _train(args: SimpleNamespace) -> int:
     except (RelaxedError, TypeError) as err:
         raise UsageError(str(err)) from err
     try:
+        options = {"analysis": analysis} if analysis is not None else {}
         result = train(
             None if analysis is not None else config,
             out=args.out,
             resume=args.resume,
             force=args.force,
             progress=not args.quiet,
-            analysis=analysis,
+            **options,
         )
     except TrainingError as err:
         print(f"neos: training stopped: {err}", file=sys.stderr)

@@ -649,8 +649,13 @@ def test_analysis_spec_modifiers(tiny: Tiny, hard_hists: Any) -> None:
             np.testing.assert_array_equal(shift["hi_data"], h("scale_sys_up"))
             np.testing.assert_array_equal(shift["lo_data"], h("scale_sys_down"))
             weight = mods["wsys"]["data"]
-            assert weight["hi"] == pytest.approx(h("wsys_up").sum() / h("nominal").sum(), 1e-14)
-            assert weight["lo"] == pytest.approx(h("wsys_down").sum() / h("nominal").sum(), 1e-14)
+            # kappa = (sum up + d) / (sum nominal + d), d = 1e-3 of the sample's whole yield
+            d = na.NORMSYS_DAMPING * sum(
+                hard_hists[(name, "nominal")][0][k].sum() for k in range(len(spec["channels"]))
+            )
+            total = h("nominal").sum() + d
+            assert weight["hi"] == pytest.approx((h("wsys_up").sum() + d) / total, 1e-14)
+            assert weight["lo"] == pytest.approx((h("wsys_down").sum() + d) / total, 1e-14)
             assert weight["hi"] > 1.0 > weight["lo"]  # the columns were drawn so
             if name == "bkg_a":
                 alt = mods["alt_gen"]["data"]
@@ -693,7 +698,7 @@ def test_mirrored_down_variation_is_floored(tiny: Tiny) -> None:
 
 def test_explicit_alternative_down_and_mirrored_weight_normsys(tiny: Tiny, tmp_path: Path) -> None:
     """An alternative with its own down sample uses it; a weight systematic without a down
-    column gets the mirrored down, kappa- = sum(max(2h - h+, floor)) / sum(h)."""
+    column gets the mirrored down, kappa- = (sum(max(2h - h+, floor)) + d) / (sum(h) + d)."""
     for name, columns in tiny.data.items():
         np.savez(tmp_path / f"{name}.npz", **columns)
     rng = np.random.default_rng(8)
@@ -719,8 +724,10 @@ def test_explicit_alternative_down_and_mirrored_weight_normsys(tiny: Tiny, tmp_p
             nominal = hists[(name, "nominal")][0][c]
             up = hists[(name, "wsys_up")][0][c]
             down = np.maximum(2 * nominal - up, 1e-13 * nominal)
-            assert mods["wsys"]["lo"] == pytest.approx(down.sum() / nominal.sum(), rel=1e-14)
-            assert mods["wsys"]["hi"] == pytest.approx(up.sum() / nominal.sum(), rel=1e-14)
+            d = na.NORMSYS_DAMPING * hists[(name, "nominal")][0].sum()
+            total = nominal.sum() + d
+            assert mods["wsys"]["lo"] == pytest.approx((down.sum() + d) / total, rel=1e-14)
+            assert mods["wsys"]["hi"] == pytest.approx((up.sum() + d) / total, rel=1e-14)
             if name == "bkg_a":
                 low = hists[("bkg_a", "alt_gen_down")][0][c]
                 np.testing.assert_array_equal(mods["alt_gen"]["lo_data"], low)
@@ -970,3 +977,27 @@ def test_bce_loss_is_the_class_balanced_weighted_cross_entropy(tiny: Tiny, sets:
         assert 0.0 < float(cls) < 1.0
         values.append(float(loss))
     assert values[1] > values[0] + 0.1  # the anti-correlated network is worse
+
+
+def test_a_normsys_of_a_sample_absent_from_a_channel_is_one(tiny: Tiny) -> None:
+    """Where a channel holds none of a sample, a few migrating events in the up variation
+    would make sum(up) / sum(nominal) ~ 1e8 (the nominal is the yield floor); the damped
+    kappa stays near 1 there and is undamped where the sample lives."""
+    hists = {
+        (s, v): (np.array([[2.0, 3.0], [1e-12, 1e-12]]) * (1.0 if s != "bkg_a" else 10.0), None)
+        for s in SAMPLES
+        for v in ("nominal", "scale_sys_up", "scale_sys_down", "wsys_up", "wsys_down")
+    }
+    hists[("bkg_a", "alt_gen_up")] = (np.array([[20.0, 30.0], [1e-12, 1e-12]]), None)
+    hists[("signal", "wsys_up")] = (np.array([[2.2, 3.3], [1e-4, 1e-4]]), None)
+    analysis = dataclasses.replace(
+        tiny.analysis, config=dataclasses.replace(tiny.analysis.config, mcstat=False)
+    )
+    spec = na.analysis_spec(analysis, hists, xp=np)
+    kappa = [
+        {m["name"]: m["data"] for m in channel["samples"][0]["modifiers"]}["wsys"]["hi"]
+        for channel in spec["channels"]
+    ]
+    d = na.NORMSYS_DAMPING * 5.0
+    assert kappa[0] == pytest.approx((5.5 + d) / (5.0 + d), rel=1e-14)  # ~1.1
+    assert kappa[1] == pytest.approx((2e-4 + d) / (2e-12 + d), rel=1e-12)  # 1.04, not 1e8

@@ -298,9 +298,10 @@ class Workspace:
                 )
             i = self._observed[channel]
             values = self._spec["observations"][i]["data"]
+            traced = any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values))
             values = (
-                values
-                if isinstance(values, jax.core.Tracer)
+                jnp.asarray(values, dtype=jnp.float64)
+                if traced
                 else np.asarray(values, dtype=np.float64)
             )
             if values.shape != (nbins,):
