@@ -18,15 +18,12 @@ error: the cache only saves time.
 
 JAX's cache stores compiled executables, but a new process must still trace and lower the
 Python function before it can look one up, and for a hypothesis test that takes longer than
-the compilation it saves. :func:`compiled_call` therefore keeps two more layers, keyed by what
+the compilation it saves. :func:`compiled_call` therefore keeps one more layer, keyed by what
 the computation depends on (the model's structure without its names, static options, argument
-shapes, the JAX version and a hash of relaxed's own source):
-
-- ``executables/``: the compiled program itself, for this machine (its processor's features,
-  jaxlib's version, the devices); a new process loads and runs it without tracing, lowering
-  or compiling;
-- ``exported/``: the lowered program (``jax.export``), portable between machines; a new process
-  on another machine compiles it without tracing.
+shapes, the JAX version, a hash of relaxed's own source, and this machine: its processor's
+features, jaxlib's version, the devices): ``executables/``, the compiled program itself, which
+a new process loads and runs without tracing, lowering or compiling. Another machine sharing
+the folder (a cluster's home directory) compiles and stores its own copy once.
 """
 
 from __future__ import annotations
@@ -264,14 +261,13 @@ def _compile(program: Any, args: Any) -> Any:
         return program
 
 
-def _load_or_export(name: str, fn: Callable[..., Any], key: Hashable, args: Any) -> Any:
-    """The program for ``key``: the stored executable, else the stored lowered program
-    compiled (and its executable stored), else ``fn`` traced, stored and compiled."""
+def _load_or_compile(name: str, fn: Callable[..., Any], key: Hashable, args: Any) -> Any:
+    """The program for ``key``: the executable stored for this machine, else ``fn`` traced,
+    lowered and compiled once (and its executable stored)."""
     folder = cache_dir()
+    program = jax.jit(fn)
     if folder is None:
-        return _compile(jax.jit(fn), args)
-    from jax import export
-
+        return _compile(program, args)
     digest = hashlib.sha256(_stable(key)).hexdigest()
     binary = folder / "executables" / f"{name}-{digest[:24]}-{_machine()[:16]}.bin"
     if binary.is_file():
@@ -279,27 +275,12 @@ def _load_or_export(name: str, fn: Callable[..., Any], key: Hashable, args: Any)
             return _load_executable(binary)
         except Exception:  # a damaged file or another jaxlib: compile again below
             pass
-    path = folder / "exported" / f"{name}-{digest[:32]}.bin"
-    program = None
-    if path.is_file():
-        try:
-            program = jax.jit(export.deserialize(bytearray(path.read_bytes())).call)
-        except Exception:  # a damaged or foreign file: export again below
-            program = None
-    if program is None:
-        try:
-            exported = export.export(jax.jit(fn))(*args)
-            write_text_atomic(path, exported.serialize())
-        except Exception as err:  # the cache only saves time: fall back to plain jit
-            warnings.warn(f"relaxed: could not store {name} in {folder}: {err}", stacklevel=3)
-            return _compile(jax.jit(fn), args)
-        program = jax.jit(exported.call)
     compiled = _compile(program, args)
     if compiled is not program:
         try:
             _store_executable(binary, compiled)
-        except Exception:  # not serialisable here (host callbacks, another backend)
-            pass
+        except Exception as err:  # not serialisable here (host callbacks, another backend)
+            warnings.warn(f"relaxed: could not store {name} in {folder}: {err}", stacklevel=3)
     return compiled
 
 
@@ -322,7 +303,7 @@ def compiled_call(name: str, fn: Callable[..., Any], key: Hashable, *args: Any) 
     call = _EXPORTED.get(full_key)
     if call is None:
         release_if_needed()
-        call = _load_or_export(name, fn, full_key, args)
+        call = _load_or_compile(name, fn, full_key, args)
         _EXPORTED[full_key] = call
     return call(*args)
 

@@ -303,29 +303,46 @@ def _asimov_stats(
 ) -> tuple[Array, Array, Array, HypoTestFitResults, Array]:
     r"""(t, q, q_A, fitted parameters, converged) of the asymptotic calculator.
 
-    Two solver calls: the conditional fit at :math:`\mu'` that makes the Asimov data, then
-    the conditional and free fits to the observed and to the Asimov data together, vmapped
-    (free and conditional fits share one compiled solver).
+    Five fits in two stages of one vmapped solver, run by ``lax.scan`` so that the compiled
+    program holds a single copy of the solver (half the tracing and compilation of two):
+
+    - stage 0, on the observed data: the conditional fit at :math:`\mu'` that makes the
+      Asimov data, the conditional fit at :math:`\mu` and the free fit;
+    - stage 1, on the Asimov data: the conditional fit at :math:`\mu` and the free fit (the
+      third slot repeats the free fit and is not used), both started from the parameters
+      that made the Asimov data (where the free fit's minimum is).
     """
     settings = config.settings
     nstarts = config.solver.nstarts
     poi = pdf.config.poi_index
     asimov_mu = 1.0 if test_stat == "q0" else 0.0
     mu = jnp.zeros((), jnp.float64) if test_stat == "q0" else poi_test
-    first = mle.fit_batch(
-        pdf, data[None], _poi_init(init, poi, asimov_mu)[None], jnp.ones(1, bool), settings, nstarts
-    )
-    asimov_pars = first.bestfit[0]
-    asimov = pdf.expected_data(asimov_pars)
     cond_init = _poi_init(init, poi, mu)
-    fits = mle.fit_batch(
-        pdf,
-        jnp.stack([data, data, asimov, asimov]),
-        jnp.stack([cond_init, init, cond_init, init]),
-        jnp.asarray([True, False, True, False]),
-        settings,
-        nstarts,
-    )
+    first = jnp.stack([_poi_init(init, poi, asimov_mu), cond_init, init])
+    inits = jnp.stack([first, first])  # stage 1 replaces its starts
+    fix_poi = jnp.asarray([[True, True, False], [True, False, False]])
+    on_asimov = jnp.asarray([False, True])
+
+    def stage(
+        carry: tuple[Array, Array], xs: tuple[Array, Array, Array]
+    ) -> tuple[tuple[Array, Array], mle.FitResult]:
+        asimov, made_at = carry
+        stage_init, stage_fix, use_asimov = xs
+        d = jnp.where(use_asimov, asimov, data)
+        # the Asimov fits start where the Asimov data were made: the free fit's minimum is
+        # exactly there, and the conditional fit's is near
+        warm = jnp.stack([_poi_init(made_at, poi, mu), made_at, made_at])
+        stage_init = jnp.where(use_asimov, warm, stage_init)
+        fits = mle.fit_batch(
+            pdf, jnp.broadcast_to(d, (3, d.shape[-1])), stage_init, stage_fix, settings, nstarts
+        )
+        made = jnp.where(use_asimov, made_at, fits.bestfit[0])
+        return (jnp.where(use_asimov, asimov, pdf.expected_data(made)), made), fits
+
+    _, staged = jax.lax.scan(stage, (data, init), (inits, fix_poi, on_asimov))
+    asimov_pars = staged.bestfit[0, 0]
+    # [conditional on data, free on data, conditional on Asimov, free on Asimov]
+    fits = jax.tree_util.tree_map(lambda v: jnp.stack([v[0, 1], v[0, 2], v[1, 0], v[1, 1]]), staged)
     nll, pars = fits.twice_nll, fits.bestfit
     qmu_v = from_fits(test_stat, mu, nll[0], nll[1], pars[1, poi])
     qmuA_v = from_fits(test_stat, mu, nll[2], nll[3], pars[3, poi])
@@ -339,7 +356,7 @@ def _asimov_stats(
         wide = (qmu_v - qmuA_v) / (2.0 * jnp.where(positive, sqrtqmuA, 1.0))
         teststat = jnp.where((sqrtqmu <= sqrtqmuA) | ~positive, teststat, wide)
     fitted = HypoTestFitResults(asimov_pars, pars[1], pars[3], pars[0], pars[2])
-    converged = first.converged[0] & jnp.all(fits.converged)
+    converged = staged.converged[0, 0] & jnp.all(fits.converged)
     return teststat, qmu_v, qmuA_v, fitted, converged
 
 

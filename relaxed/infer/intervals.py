@@ -328,6 +328,10 @@ def _g_and_grads(mus, model, data, init, level, key, index, setup):
 
 
 class _Search(NamedTuple):
+    bracketing: Array  # still moving the bracket's ends (phase 1), else refining (phase 2)
+    ends: Array  # the bracket, shape (2,)
+    values: Array  # the six CLs values at its ends, shape (2, 6)
+    expansions: Array
     lo: Array
     hi: Array
     g_lo: Array
@@ -356,18 +360,24 @@ def _search(
 ) -> tuple[Array, Array, Array]:
     r"""The six roots, found together: bracket expansion as pyhf, then the Illinois variant of
     regula falsi on :math:`g = \log\mathrm{CL}_s - \log\alpha` (superlinear, derivative
-    free: each iteration is one vmapped evaluation of the six tests, no gradients).
+    free: each iteration is one vmapped evaluation of six tests, no gradients).
+
+    Both phases run in one loop around a single vmapped evaluation, so that the compiled
+    program holds one copy of the hypothesis test: phase 1 tests the bracket's two ends
+    (padded to six POI values) and moves them, phase 2 tests each band's estimate at its own
+    POI value.
 
     Returns the roots (NaN where not bracketed), the final bracket and the six CLs values
     at its two ends (shape (2, 6)). The bracket never leaves the POI's bounds
     (``setup.config``): a test outside them would hold the POI where the fits cannot go.
     """
-    pair = jax.vmap(lambda mu: _cls_values(mu, model, data, init, key, setup))
+    six = jax.vmap(lambda mu: _cls_values(mu, model, data, init, key, setup))
     poi_lo, poi_hi = setup.config.bounds[model._layout.poi_index]
+    index = jnp.arange(6)
 
     # bracket: halve the lower end while some value is below the level, double the upper
     # end while some value is above it (pyhf's toms748_scan; an end at or below zero moves
-    # by the bracket's width instead), both within the POI's bounds and in one vmapped call
+    # by the bracket's width instead), both within the POI's bounds
     def moved(ends: Array) -> Array:
         lo, hi = ends[0], ends[1]
         lo_new = jnp.where(lo > 0, 0.5 * lo, lo - (hi - lo))
@@ -378,28 +388,30 @@ def _search(
         wanted = jnp.stack([jnp.any(v[0] < level), jnp.any(v[1] > level)])
         return wanted & (moved(ends) != ends)
 
-    def expand_cond(state):
-        ends, v, n = state
-        return jnp.any(grow(ends, v)) & (n < 64)
+    def bracket_step(state: _Search, tested: Array) -> _Search:
+        v = tested[:2]
+        more = grow(state.ends, v)
+        expand = jnp.any(more) & (state.expansions < 64)
+        # the bracket is final: start regula falsi from its ends
+        g_lo, g_hi = _g_all(v[0], level), _g_all(v[1], level)
+        lo6 = jnp.full(6, state.ends[0])
+        hi6 = jnp.full(6, state.ends[1])
+        start = hi6 - g_hi * (hi6 - lo6) / (g_hi - g_lo)
+        interior = jnp.isfinite(start) & (start > lo6) & (start < hi6)
+        return state._replace(
+            bracketing=expand,
+            ends=jnp.where(expand & more, moved(state.ends), state.ends),
+            values=v,
+            expansions=state.expansions + 1,
+            lo=lo6,
+            hi=hi6,
+            g_lo=g_lo,
+            g_hi=g_hi,
+            x=jnp.where(interior, start, 0.5 * (lo6 + hi6)),
+        )
 
-    def expand_body(state):
-        ends, v, n = state
-        ends = jnp.where(grow(ends, v), moved(ends), ends)
-        return ends, pair(ends), n + 1
-
-    ends0 = jnp.asarray(bounds, dtype=jnp.float64)
-    ends, v, _ = jax.lax.while_loop(expand_cond, expand_body, (ends0, pair(ends0), 0))
-    g_lo, g_hi = _g_all(v[0], level), _g_all(v[1], level)
-    lo6 = jnp.full(6, ends[0])
-    hi6 = jnp.full(6, ends[1])
-    index = jnp.arange(6)
-
-    def cond(state: _Search) -> Array:
-        return ~jnp.all(state.done) & (state.iteration < maxiter)
-
-    def body(state: _Search) -> _Search:
-        # each band's estimate is tested at its own POI value: one vmapped call
-        g = _g_all(pair(state.x)[index, index], level)
+    def refine_step(state: _Search, tested: Array) -> _Search:
+        g = _g_all(tested[index, index], level)
         upper = g < 0  # the root is below x: x becomes the upper end
         lo = jnp.where(upper, state.lo, state.x)
         hi = jnp.where(upper, state.x, state.hi)
@@ -418,7 +430,7 @@ def _search(
             | (jnp.abs(x_new - state.x) <= 0.1 * rtol * jnp.abs(x_new))
         )
         keep = state.done | (g == 0)
-        return _Search(
+        return state._replace(
             lo=jnp.where(state.done, state.lo, lo),
             hi=jnp.where(state.done, state.hi, hi),
             g_lo=jnp.where(state.done, state.g_lo, g_lo),
@@ -429,21 +441,39 @@ def _search(
             iteration=state.iteration + 1,
         )
 
-    start = hi6 - g_hi * (hi6 - lo6) / (g_hi - g_lo)
-    interior = jnp.isfinite(start) & (start > lo6) & (start < hi6)
+    def cond(state: _Search) -> Array:
+        return state.bracketing | (~jnp.all(state.done) & (state.iteration < maxiter))
+
+    def body(state: _Search) -> _Search:
+        ends = jnp.concatenate([state.ends, jnp.full(4, state.ends[1])])
+        tested = six(jnp.where(state.bracketing, ends, state.x))
+        return jax.tree_util.tree_map(
+            lambda a, b: jnp.where(state.bracketing, a, b),
+            bracket_step(state, tested),
+            refine_step(state, tested),
+        )
+
+    ends0 = jnp.asarray(bounds, dtype=jnp.float64)
+    zeros6 = jnp.zeros(6, dtype=jnp.float64)
     init_state = _Search(
-        lo=lo6,
-        hi=hi6,
-        g_lo=g_lo,
-        g_hi=g_hi,
-        x=jnp.where(interior, start, 0.5 * (lo6 + hi6)),
+        bracketing=jnp.asarray(True),
+        ends=ends0,
+        values=jnp.zeros((2, 6), dtype=jnp.float64),
+        expansions=jnp.asarray(0),
+        lo=zeros6,
+        hi=zeros6,
+        g_lo=zeros6,
+        g_hi=zeros6,
+        x=zeros6,
         side=jnp.zeros(6, dtype=jnp.int32),
         done=jnp.zeros(6, dtype=bool),
         iteration=jnp.asarray(0),
     )
     final = jax.lax.while_loop(cond, body, init_state)
-    bracketed = (g_lo >= 0) & (g_hi < 0)
-    return jnp.where(bracketed, final.x, jnp.nan), ends, v
+    # bracketed: CLs at the final ends on either side of the level (the refinement keeps
+    # the signs of g_lo and g_hi, but not the values at the ends)
+    bracketed = (_g_all(final.values[0], level) >= 0) & (_g_all(final.values[1], level) < 0)
+    return jnp.where(bracketed, final.x, jnp.nan), final.ends, final.values
 
 
 def _find_roots(

@@ -323,8 +323,7 @@ def _best_minimum(
     results = jax.vmap(solve)(starts)
     # the choice of the start is not differentiated: derivatives flow through the best
     # minimum only (a losing start may sit where the objective is not finite)
-    values = jax.lax.stop_gradient(jax.vmap(lambda x: twice_nll(x, data, model))(results.x))
-    values = jnp.where(jnp.isfinite(values), values, jnp.inf)
+    values = jnp.where(jnp.isfinite(results.fun), results.fun, jnp.inf)
     best = jnp.argmin(values)
     x = results.x[best]
     return FitResult(x, twice_nll(x, data, model), results.nit[best], results.converged[best])

@@ -95,15 +95,18 @@ class MinimizeResult(NamedTuple):
         x: the minimum (differentiable, see :func:`minimize`).
         nit: iterations taken.
         converged: whether a convergence criterion was met (module docstring).
+        fun: the objective at ``x`` (not differentiated: a derivative of the minimum's value
+            is taken by evaluating the objective at ``x``).
 
     Example:
         >>> MinimizeResult._fields
-        ('x', 'nit', 'converged')
+        ('x', 'nit', 'converged', 'fun')
     """
 
     x: Array
     nit: Array
     converged: Array
+    fun: Array
 
 
 def free_mask(x: Array, grad: Array, settings: NewtonSettings, fixed: Array | None = None) -> Array:
@@ -169,14 +172,19 @@ def _newton(
     lower, upper, fixed, x0 = _box(settings, x0, fixed)
     f_of = lambda x: fun(x, theta)  # noqa: E731
     value_grad = jax.value_and_grad(f_of)
-    hess_of = jax.hessian(f_of)
+
+    def grad_with_value(x: Array) -> tuple[Array, tuple[Array, Array]]:
+        f, g = value_grad(x)
+        return g, (f, g)
+
+    # value, gradient and Hessian from one forward-over-reverse pass
+    derivatives = jax.jacfwd(grad_with_value, has_aux=True)
 
     def cond(state: _NewtonState) -> Array:
         return ~state.done & (state.iteration < settings.maxiter)
 
     def body(state: _NewtonState) -> _NewtonState:
-        f, g = value_grad(state.x)
-        h = hess_of(state.x)
+        h, (f, g) = derivatives(state.x)
         free = free_mask(state.x, g, settings, fixed)
         gfree = jnp.where(free, g, 0.0)
         step = solve_spd(_masked_system(h, free, state.damping), -gfree)
@@ -207,7 +215,7 @@ def _newton(
         converged=jnp.asarray(False),
     )
     final = jax.lax.while_loop(cond, body, init)
-    return MinimizeResult(final.x, final.iteration, final.converged)
+    return MinimizeResult(final.x, final.iteration, final.converged, final.f)
 
 
 # -- BFGS -----------------------------------------------------------------------------------
@@ -317,7 +325,7 @@ def _bfgs(
         restarted=jnp.asarray(False),
     )
     final = jax.lax.while_loop(cond, body, init)
-    return MinimizeResult(final.x, final.iteration, final.converged)
+    return MinimizeResult(final.x, final.iteration, final.converged, final.f)
 
 
 def _solve(fun, theta, x0, fixed, settings, curvature=None) -> MinimizeResult:
@@ -359,9 +367,12 @@ def minimize(
     if fixed is None:
         fixed = jnp.zeros(len(settings.fixed), dtype=bool)
     result = _minimize(fun, theta, x0, jnp.asarray(fixed, dtype=bool), settings, curvature)
-    # the counters carry no derivative: symbolic zeros let flags be combined under grad
+    # the counters and the value carry no derivative (symbolic zeros let flags be combined
+    # under grad; the backward rule differentiates ``x`` only)
     return result._replace(
-        nit=jax.lax.stop_gradient(result.nit), converged=jax.lax.stop_gradient(result.converged)
+        nit=jax.lax.stop_gradient(result.nit),
+        converged=jax.lax.stop_gradient(result.converged),
+        fun=jax.lax.stop_gradient(result.fun),
     )
 
 
