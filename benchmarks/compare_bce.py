@@ -19,8 +19,11 @@ it to a file (atomically). Progress goes to stderr. Timings are wall clock on a 
 
 With ``--analysis`` the analysis's settings (network, bins, learning rate) replace the blob
 options, the seed fixes the split into training and test events and the initial parameters,
-and the workspace is the analysis's (all channels and systematics). ``sign_test_p`` in the
-summary is the two-sided exact sign test of the wins (neos_wins out of n_seeds).
+and the workspace is the analysis's (all channels and systematics); a third arm, bce+cuts,
+is the longest BCE network with the best cut-based binning of its output (bin edges chosen on
+the training events), and every arm is also scored by the POI uncertainty of its test
+workspace. ``sign_test_p`` in the summary is the two-sided exact sign test of the wins
+(neos_wins out of n_seeds).
 """
 
 from __future__ import annotations
@@ -87,6 +90,11 @@ def main() -> None:
             "cls_hard_test: expected CLs at mu=1, hard histograms of the test sample; lower is "
             "better.",
             "neos_wins[bce@N]: seeds where neos's cls_hard_test is below BCE's after N steps.",
+            "poi_uncert_hard_test: the Cramer-Rao POI uncertainty of the same test workspace at "
+            "mu=1 (neos_wins_poi_uncert etc. compare it); lower is better.",
+            "bce+cuts@N (with --analysis): the N-step BCE network with its bin edges chosen on "
+            "the training events to minimise the hard expected CLs (best_cut_binning), scored "
+            "on the test events.",
             "bce step times include the soft CLs computed every step as a monitor (not "
             "differentiated); the first run of each loss includes the XLA compilation, later "
             "seeds reuse the compiled step.",

@@ -125,6 +125,10 @@ __all__ = [
     "loss_and_cls",
     "hard_result",
     "predictor",
+    "network",
+    "class_scores",
+    "soft_assignment",
+    "EventClass",
 ]
 
 #: TrainConfig keys that only concern the built-in blobs; an analysis has its own samples.
@@ -147,6 +151,9 @@ NORMSYS_DAMPING = 1e-3
 #: Every bin of a soft histogram holds at least this fraction of its sample's yield
 #: (:data:`neos.makers.YIELD_FLOOR`): no rate is exactly zero.
 YIELD_FLOOR = 1e-13
+#: Default temperature :math:`\tau` of the soft class assignment
+#: :math:`\operatorname{softmax}(z/\tau)` of a multi-class network (module docstring).
+CLASS_TEMPERATURE = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +196,15 @@ class Channel:
 
 
 @dataclasses.dataclass(frozen=True)
+class EventClass:
+    """A class of a multi-class network: its name and the samples whose events belong to it
+    (the labels of the cross-entropy baseline)."""
+
+    name: str
+    samples: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class Analysis:
     """A parsed analysis description (:func:`load_analysis`)."""
 
@@ -201,10 +217,20 @@ class Analysis:
     test_fraction: float = 0.5
     generator: tuple[tuple[str, Any], ...] = ()
     base_dir: str = "."
+    classes: tuple[EventClass, ...] = ()
+    class_temperature: float = CLASS_TEMPERATURE
 
     @property
     def signal(self) -> Sample:
         return next(s for s in self.samples if s.kind == "signal")
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The channels of the model: one per channel, or with ``classes`` one per channel
+        and class, ``{channel}_{class}``, channel by channel."""
+        if not self.classes:
+            return tuple(c.name for c in self.channels)
+        return tuple(f"{c.name}_{k.name}" for c in self.channels for k in self.classes)
 
     def description(self) -> dict[str, Any]:
         """The analysis as JSON values (what a checkpoint records and compares)."""
@@ -219,6 +245,9 @@ class Analysis:
                 {"name": c.name, "cuts": [list(cut) for cut in c.cuts]} for c in self.channels
             ],
         }
+        if self.classes:
+            out["classes"] = [{"name": k.name, "samples": list(k.samples)} for k in self.classes]
+            out["class_temperature"] = self.class_temperature
         return json.loads(json.dumps(out))
 
     def digest(self) -> str:
@@ -282,7 +311,17 @@ def _list(w: _Where, where: str, value: Any) -> list[Any]:
     return value
 
 
-_TOP_KEYS = ("name", "features", "test_fraction", "generator", "samples", "systematics", "channels")
+_TOP_KEYS = (
+    "name",
+    "features",
+    "test_fraction",
+    "generator",
+    "samples",
+    "systematics",
+    "channels",
+    "classes",
+    "class_temperature",
+)
 _SAMPLE_KEYS = ("name", "kind", "table", "source", "tree", "weight", "norm_factor")
 _SYSTEMATIC_KEYS = (
     "name",
@@ -397,6 +436,12 @@ def parse_analysis(
     cnames = [c.name for c in channels]
     if len(set(cnames)) != len(cnames):
         raise w.error("channels", "channel names must be unique", cnames)
+    classes = _classes(w, document.get("classes"), names)
+    temperature = CLASS_TEMPERATURE
+    if "class_temperature" in document:
+        if not classes:
+            raise w.error("class_temperature", "applies only with [[classes]]")
+        temperature = _number(w, "class_temperature", document["class_temperature"], True)
     return Analysis(
         name=name,
         features=features,
@@ -407,7 +452,40 @@ def parse_analysis(
         test_fraction=test_fraction,
         generator=generator,
         base_dir=str(base_dir),
+        classes=classes,
+        class_temperature=temperature,
     )
+
+
+def _classes(w: _Where, value: Any, sample_names: Sequence[str]) -> tuple[EventClass, ...]:
+    """The ``[[classes]]`` tables: at least two, named, partitioning the samples."""
+    if value is None:
+        return ()
+    entries = _list(w, "classes", value)
+    if len(entries) < 2:
+        raise w.error("classes", "a multi-class network needs at least 2 classes", entries)
+    classes = []
+    owner: dict[str, str] = {}
+    for i, entry in enumerate(entries):
+        where = f"classes[{i}]"
+        entry = _table(w, where, entry, ("name", "samples"))
+        name = _name(w, f"{where}.name", entry.get("name"))
+        members = _list(w, f"{where}.samples", entry.get("samples"))
+        for j, sample in enumerate(members):
+            at = f"{where}.samples[{j}]"
+            if sample not in sample_names:
+                raise w.error(at, f"no such sample; the samples are {list(sample_names)}", sample)
+            if sample in owner:
+                raise w.error(at, f"is already in class {owner[sample]!r}", sample)
+            owner[sample] = name
+        classes.append(EventClass(name=name, samples=tuple(members)))
+    names = [k.name for k in classes]
+    if len(set(names)) != len(names):
+        raise w.error("classes", "class names must be unique", names)
+    missing = [s for s in sample_names if s not in owner]
+    if missing:
+        raise w.error("classes", f"samples {missing} are in no class; every sample needs one")
+    return tuple(classes)
 
 
 def _function_path(w: _Where, value: Any) -> tuple[str, str]:
@@ -839,6 +917,36 @@ def event_sets(analysis: Analysis) -> tuple[EventSets, EventSets, np.ndarray, np
 
 
 # -- histograms ------------------------------------------------------------------------------
+def class_scores(logits: Any, xp: Any = jnp) -> Any:
+    r"""The histogrammed score of each class of a multi-class network with logits
+    :math:`z` (shape (events, K)): :math:`s_k = (K p_k - 1)/(K - 1)` with
+    :math:`p = \operatorname{softmax}(z)`, which maps :math:`p_k \in [1/K, 1]` (where
+    class :math:`k` is the most probable) onto :math:`[0, 1]`, the range of the bins.
+
+    Example:
+        >>> import numpy as np
+        >>> class_scores(np.array([[0.0, 0.0], [10.0, -10.0]]), xp=np).round(6).tolist()
+        [[0.0, 0.0], [1.0, -1.0]]
+    """
+    z = logits - xp.max(logits, axis=-1, keepdims=True)
+    p = xp.exp(z) / xp.sum(xp.exp(z), axis=-1, keepdims=True)
+    k = logits.shape[-1]
+    return (k * p - 1.0) / (k - 1.0)
+
+
+def soft_assignment(logits: Any, temperature: float) -> Any:
+    r"""The soft class of each event, :math:`a_k = \operatorname{softmax}(z/\tau)_k` (shape
+    (events, K)): the one-hot :math:`[k = \arg\max z]` of the ordinary histograms as
+    :math:`\tau \to 0`, differentiable for :math:`\tau > 0`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> [round(float(a), 5) for a in soft_assignment(jnp.array([[1.0, 0.0]]), 0.1)[0]]
+        [0.99995, 5e-05]
+    """
+    return jax.nn.softmax(jnp.asarray(logits) / temperature, axis=-1)
+
+
 def soft_histograms(
     sets: EventSets,
     outputs: Sequence[Any],
@@ -846,14 +954,21 @@ def soft_histograms(
     bandwidth: Any,
     mcstat: bool,
     reflect_infinities: bool = True,
+    temperature: float = CLASS_TEMPERATURE,
 ) -> dict[tuple[str, str], tuple[Any, Any]]:
-    r"""``{(sample, variation): (h, sumw2)}``, arrays of shape (channels, bins): the binned
+    r"""``{(sample, variation): (h, sumw2)}``, arrays of shape (regions, bins): the binned
     KDE :math:`h_{cb} = \sum_i w_{ci} K_b(f_i) + \epsilon\sum_{c'i} w_{c'i}` of the network
     outputs ``outputs[k]`` of input ``k`` (:func:`relaxed.hist`; ``sumw2`` with :math:`w^2`
     for the nominal histograms with ``mcstat``, else ``None``). The kernels of each input are
     evaluated once for all the histograms, channels and weight variations that use it.
-    Traceable."""
+
+    A multi-class network's outputs are logits of shape (events, K); region :math:`(c, k)`
+    (index :math:`cK + k`) then holds each event with weight :math:`w_{ci} a_{ik}`
+    (:func:`soft_assignment` at ``temperature``) at the score :math:`s_{ik}`
+    (:func:`class_scores`); ``sumw2`` with :math:`(w a)^2`. Traceable."""
     n_channels = len(sets.weights[0]) if sets.weights else 0
+    n_classes = outputs[0].shape[-1] if outputs and jnp.ndim(outputs[0]) == 2 else 1
+    n_regions = n_channels * n_classes
     out = {}
     for k in range(len(sets.inputs)):
         members = [m for m, which in enumerate(sets.which) if which == k]
@@ -861,16 +976,33 @@ def soft_histograms(
         squared = [m for m in members if mcstat and sets.keys[m][1] == "nominal"]
         rows = [jnp.asarray(sets.weights[m]) for m in members]
         rows += [jnp.asarray(sets.weights[m]) ** 2 for m in squared]
-        counts = relaxed.hist(
-            outputs[k],
-            bins,
-            bandwidth,
-            reflect_infinities=reflect_infinities,
-            weights=jnp.concatenate(rows),
-        )
-        block = {m: counts[i * n_channels : (i + 1) * n_channels] for i, m in enumerate(members)}
+        weights = jnp.concatenate(rows)
+        if n_classes == 1:
+            counts = relaxed.hist(
+                outputs[k], bins, bandwidth, reflect_infinities=reflect_infinities, weights=weights
+            )
+        else:
+            scores = class_scores(outputs[k])
+            assign = soft_assignment(outputs[k], temperature)
+            power = jnp.repeat(jnp.asarray([1.0] * len(members) + [2.0] * len(squared)), n_channels)
+            per_class = jnp.stack(
+                [
+                    relaxed.hist(
+                        scores[:, j],
+                        bins,
+                        bandwidth,
+                        reflect_infinities=reflect_infinities,
+                        weights=weights * assign[None, :, j] ** power[:, None],
+                    )
+                    for j in range(n_classes)
+                ]
+            )  # (K, rows, bins) -> rows of (channel, class), channel by channel
+            n_rows = weights.shape[0] // n_channels
+            counts = per_class.reshape(n_classes, n_rows, n_channels, -1)
+            counts = counts.transpose(1, 2, 0, 3).reshape(n_rows * n_regions, -1)
+        block = {m: counts[i * n_regions : (i + 1) * n_regions] for i, m in enumerate(members)}
         for i, m in enumerate(squared, start=len(members)):
-            out[sets.keys[m]] = (None, counts[i * n_channels : (i + 1) * n_channels])
+            out[sets.keys[m]] = (None, counts[i * n_regions : (i + 1) * n_regions])
         for m in members:
             w = jnp.asarray(sets.weights[m])
             h = block[m] + YIELD_FLOOR * jnp.sum(w)
@@ -884,11 +1016,17 @@ def hard_histograms(
 ) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray | None]]:
     r"""As :func:`soft_histograms` with ordinary histograms, :math:`h_{cb} = \sum_i w_{ci}
     [f_i \in b] + \epsilon\sum_{c'i} w_{c'i}`; outputs beyond the outer edges count in the outer
-    bins."""
+    bins. A multi-class network's event goes to the region of its most probable class
+    :math:`k^* = \arg\max_k z_k`, at its score :math:`s_{k^*}` (:func:`class_scores`)."""
     edges = np.asarray(bins, dtype=float)
     out = {}
     for key, k, w in zip(sets.keys, sets.which, sets.weights, strict=True):
         f = np.asarray(outputs[k], dtype=np.float64)
+        if f.ndim == 2:  # multi-class: rows (channel, class), channel by channel
+            best = np.argmax(f, axis=1)
+            f = class_scores(f, xp=np)[np.arange(f.shape[0]), best]
+            onehot = best[None, :] == np.arange(outputs[k].shape[1])[:, None]
+            w = (np.asarray(w)[:, None, :] * onehot[None, :, :]).reshape(-1, f.shape[0])
         index = np.searchsorted(edges, np.clip(f, edges[0], edges[-1]), side="right") - 1
         index = np.minimum(index, len(edges) - 2)
         n_bins = len(edges) - 1
@@ -931,7 +1069,7 @@ def analysis_spec(
     mcstat = analysis.config.mcstat
     total_yield = {s.name: xp.sum(hists[(s.name, "nominal")][0]) for s in analysis.samples}
     channels = []
-    for c, channel in enumerate(analysis.channels):
+    for c, region in enumerate(analysis.regions):
         samples = []
         for sample in analysis.samples:
             nominal = hists[(sample.name, "nominal")][0][c]
@@ -972,10 +1110,10 @@ def analysis_spec(
                 root = xp.sqrt(xp.where(positive, sumw2, 1.0))
                 sigma = xp.minimum(xp.where(positive, root, 0.0), nominal)
                 modifiers.append(
-                    {"name": f"staterror_{channel.name}", "type": "staterror", "data": sigma}
+                    {"name": f"staterror_{region}", "type": "staterror", "data": sigma}
                 )
             samples.append({"name": sample.name, "data": nominal, "modifiers": modifiers})
-        channels.append({"name": channel.name, "samples": samples})
+        channels.append({"name": region, "samples": samples})
     return {"channels": channels}
 
 
@@ -998,13 +1136,13 @@ def analysis_workspace(
     background-only expectation (the sum of the nominal backgrounds in each channel)."""
     spec = _to_json(analysis_spec(analysis, hists, xp=np))
     observations = []
-    for c, channel in enumerate(analysis.channels):
+    for c, region in enumerate(analysis.regions):
         total = sum(
             np.asarray(hists[(s.name, "nominal")][0][c])
             for s in analysis.samples
             if s.kind == "background"
         )
-        observations.append({"name": channel.name, "data": [float(v) for v in total]})
+        observations.append({"name": region, "data": [float(v) for v in total]})
     return {
         **spec,
         "observations": observations,
@@ -1013,15 +1151,37 @@ def analysis_workspace(
     }
 
 
+def network(analysis: Analysis) -> Any:
+    """The network of ``analysis`` (:func:`neos.nets.mlp` with the ``hidden`` widths): one
+    output per event through a sigmoid, or with ``classes`` one logit per class.
+
+    Example:
+        >>> doc = {"features": ["x"], "hidden": [4], "generator": {"function": "m:f"},
+        ...        "samples": [{"name": "s", "kind": "signal", "table": "s"},
+        ...                    {"name": "b", "kind": "background", "table": "b"}],
+        ...        "channels": [{"name": "SR"}],
+        ...        "classes": [{"name": "S", "samples": ["s"]}, {"name": "B", "samples": ["b"]}]}
+        >>> net = network(parse_analysis(doc))
+        >>> net.apply(net.init(jax.random.PRNGKey(0), jnp.zeros((1, 1))), jnp.zeros((3, 1))).shape
+        (3, 2)
+    """
+    from neos.nets import mlp
+
+    if analysis.classes:
+        return mlp(hidden=analysis.config.hidden, out=len(analysis.classes), final=None)
+    return mlp(hidden=analysis.config.hidden)
+
+
 def predictor(apply: Callable[..., Any], mean: np.ndarray, std: np.ndarray) -> Callable[..., Any]:
-    """``predict(params, x) = apply(params, (x - mean) / std)`` in float32, flattened to
-    one output per event."""
+    """``predict(params, x) = apply(params, (x - mean) / std)`` in float32: one output per
+    event (shape (events,)), or a multi-class network's logits (shape (events, K))."""
     mean32 = jnp.asarray(mean, jnp.float32)
     std32 = jnp.asarray(std, jnp.float32)
 
     def predict(params: Any, x: Any) -> Any:
         z = (jnp.asarray(x, jnp.float32) - mean32) / std32
-        return apply(params, z).reshape(-1)
+        out = apply(params, z)
+        return out.reshape(-1) if out.ndim < 2 or out.shape[-1] == 1 else out
 
     return predict
 
@@ -1051,6 +1211,33 @@ def _bce(
         loss[is_signal] = loss[is_signal] - jnp.sum(event_w * log_p)
         total[is_signal] = total[is_signal] + jnp.sum(event_w)
     return 0.5 * (loss[True] / total[True] + loss[False] / total[False])
+
+
+def _cross_entropy(
+    predict: Callable[..., Any],
+    params: Any,
+    samples: Any,
+    keys: Sequence[tuple[str, str]],
+    which: Sequence[int],
+    classes: Sequence[EventClass],
+) -> Any:
+    r"""Class-balanced weighted cross-entropy of a multi-class network's nominal events,
+    :math:`-\frac1K \sum_k \frac{\sum_{i \in k} w_i \log p_k(x_i)}{\sum_{i \in k} w_i}` with
+    :math:`p = \operatorname{softmax}(z)` and the classes' samples as labels (weights summed
+    over channels); :func:`_bce` for two classes up to the parametrisation."""
+    label = {sample: j for j, k in enumerate(classes) for sample in k.samples}
+    inputs, weights, _, _ = samples
+    loss = [0.0] * len(classes)
+    total = [0.0] * len(classes)
+    for key, k, w in zip(keys, which, weights, strict=True):
+        if key[1] != "nominal":
+            continue
+        log_p = jax.nn.log_softmax(jnp.asarray(predict(params, inputs[k]), jnp.float64), axis=-1)
+        event_w = jnp.sum(w, axis=0)
+        j = label[key[0]]
+        loss[j] = loss[j] - jnp.sum(event_w * log_p[:, j])
+        total[j] = total[j] + jnp.sum(event_w)
+    return sum(lo / t for lo, t in zip(loss, total, strict=True)) / len(classes)
 
 
 def step_samples(sets: EventSets, mean: np.ndarray, std: np.ndarray) -> Any:
@@ -1088,7 +1275,13 @@ def loss_and_cls(
             outputs = [predict(params, x) for x in inputs]
             sets = EventSets(tuple(inputs), tuple(which), tuple(weights), tuple(keys))
             hists = soft_histograms(
-                sets, outputs, hpars["bins"], hpars["bandwidth"], cfg.mcstat, cfg.reflect_infinities
+                sets,
+                outputs,
+                hpars["bins"],
+                hpars["bandwidth"],
+                cfg.mcstat,
+                cfg.reflect_infinities,
+                analysis.class_temperature,
             )
             model = relaxed.Model(analysis_spec(analysis, hists))
             return model, makers.bkg_only_pars(model)
@@ -1102,11 +1295,14 @@ def loss_and_cls(
         cls = losses.expected_CLs(model_maker, SOLVER)(params, cfg.test_mu, hpars)
         if cfg.loss == "cls":
             return cls, cls
+        if cfg.loss == "bce" and analysis.classes:
+            return _cross_entropy(predict, params, samples, keys, which, analysis.classes), cls
         if cfg.loss == "bce":
             return _bce(predict, params, samples, keys, which, signal), cls
         objective = {
             "discovery": losses.neg_discovery_significance(model_maker),
             "poi_uncert": losses.poi_uncertainty(model_maker),
+            "inferno": losses.inferno(model_maker),
         }[cfg.loss]
         return objective(params, hpars), cls
 

@@ -309,7 +309,7 @@ def _apply_cache(cache_dir: str | None, no_cache: bool) -> None:
 @_option(
     "--loss",
     default="cls",
-    help="figure of merit: cls, discovery, poi_uncert or bce",
+    help="figure of merit: cls, discovery, poi_uncert, inferno or bce",
 )
 @_option("--method", default="kde", help="soft histograms: kde or softmax")
 @_option("--nmc", type=int, default=500, help="events per blob")

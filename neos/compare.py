@@ -14,11 +14,18 @@ evaluated by the same code. BCE can also be given more steps than neos (by defau
 its steps are cheaper, and a baseline should be converged before it is beaten. The longer BCE
 runs continue the shorter ones from their checkpoint (``resume``), so one BCE run per seed
 gives the hard :math:`\mathrm{CL}_s` at every requested length.
+
+On an analysis description a third arm is the conventional analysis done well: the longest
+BCE network with the *best cut-based binning* of its output (:func:`best_cut_binning`: the
+interior bin edges chosen on the training sample to minimise the hard expected
+:math:`\mathrm{CL}_s`, then scored on the test sample). Every arm is also scored by the POI
+uncertainty of its test workspace (:func:`poi_uncertainty_of`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import statistics
 import tempfile
@@ -27,10 +34,26 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
+import numpy as np
+
+import relaxed
 from neos.train import TrainConfig, TrainingError, train
 from relaxed.exceptions import InvalidArgument
 
-__all__ = ["FAIRNESS", "compare_bce", "summarize_comparison", "bce_plateau", "sign_test"]
+__all__ = [
+    "FAIRNESS",
+    "compare_bce",
+    "summarize_comparison",
+    "bce_plateau",
+    "sign_test",
+    "best_cut_binning",
+    "poi_uncertainty_of",
+    "MAX_CUT_CANDIDATES",
+]
+
+#: The most candidate binnings :func:`best_cut_binning` evaluates.
+MAX_CUT_CANDIDATES = 300
 
 #: How the comparison is made fair; :func:`compare_bce` copies it into its result.
 FAIRNESS = (
@@ -41,7 +64,10 @@ FAIRNESS = (
     "(fixed, not trained). neos gets `steps` steps; BCE gets each of `bce_steps` (one run, "
     "continued from its checkpoint), so it is also compared after training longer. BCE learns "
     "signal vs nominal background only and never sees the systematic variations: that is the "
-    "conventional analysis neos replaces, not a handicap added here."
+    "conventional analysis neos replaces, not a handicap added here. On an analysis, the third "
+    "arm (bce+cuts) is the longest BCE network with its bin edges chosen on the training "
+    "events to minimise the hard expected CLs (best_cut_binning), scored on the same test "
+    "events; every arm is also scored by the POI uncertainty of its test workspace."
 )
 
 
@@ -97,11 +123,37 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def _arm_values(runs: Sequence[Mapping[str, Any]], metric: str) -> dict[str, list[Any]]:
+    """``{arm: [value per seed]}`` of ``metric`` (``None`` for a failed run)."""
+    arms = {f"neos@{runs[0]['neos']['steps']}": [r["neos"].get(metric) for r in runs]}
+    for k, stage in enumerate(runs[0]["bce"]):
+        arms[f"bce@{stage['steps']}"] = [r["bce"][k].get(metric) for r in runs]
+    if "bce_cuts" in runs[0]:
+        steps = runs[0]["bce_cuts"]["steps"]
+        arms[f"bce+cuts@{steps}"] = [r["bce_cuts"].get(metric) for r in runs]
+    return arms
+
+
+def _head_to_head(neos: Sequence[Any], other: Sequence[Any]) -> tuple[int, int, float | None]:
+    """(seeds neos wins, seeds decided, median log10 ratio neos / other); a failed run loses
+    to one that finished."""
+    pairs = [(n, b) for n, b in zip(neos, other, strict=True) if n is not None or b is not None]
+    wins = sum(b is None or (n is not None and n < b) for n, b in pairs)
+    both = [(n, b) for n, b in pairs if n is not None and b is not None]
+    ratio = (
+        statistics.median(math.log10(max(n, 1e-300) / max(b, 1e-300)) for n, b in both)
+        if both
+        else None
+    )
+    return wins, len(pairs), ratio
+
+
 def summarize_comparison(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Summaries of the per-seed results of :func:`compare_bce`: median, min, max and geometric
-    mean of the hard test CLs of each arm (``"neos@N"``, ``"bce@N"``), and against each BCE arm
-    the number of seeds where neos is lower (wins) and the median of
-    log10(CLs_neos / CLs_bce) (negative: neos better).
+    mean of the hard test CLs of each arm (``"neos@N"``, ``"bce@N"``, ``"bce+cuts@N"``), and
+    against each other arm the number of seeds where neos is lower (wins), the sign test's
+    p-value and the median of log10(CLs_neos / CLs_other) (negative: neos better). The same
+    for the POI uncertainty (keys ending ``_poi_uncert``) where the runs report it.
 
     Example:
         >>> runs = [{"seed": 0, "neos": {"steps": 10, "cls_hard_test": 1e-4},
@@ -114,39 +166,28 @@ def summarize_comparison(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """
     if not runs:
         raise InvalidArgument("no runs to summarise")
-    neos_key = f"neos@{runs[0]['neos']['steps']}"
-    neos = [r["neos"]["cls_hard_test"] for r in runs]
-    arms = {neos_key: neos}
-    wins: dict[str, int] = {}
-    decided: dict[str, int] = {}
-    ratio: dict[str, float | None] = {}
-    for k, stage in enumerate(runs[0]["bce"]):
-        key = f"bce@{stage['steps']}"
-        bce = [r["bce"][k]["cls_hard_test"] for r in runs]
-        arms[key] = bce
-        # a run that failed (a non-finite loss) loses to one that finished
-        pairs = [(n, b) for n, b in zip(neos, bce, strict=True) if n is not None or b is not None]
-        wins[key] = sum(b is None or (n is not None and n < b) for n, b in pairs)
-        decided[key] = len(pairs)
-        both = [(n, b) for n, b in pairs if n is not None and b is not None]
-        ratio[key] = (
-            statistics.median(math.log10(max(n, 1e-300) / max(b, 1e-300)) for n, b in both)
-            if both
-            else None
-        )
-    return {
-        "n_seeds": len(runs),
-        "cls_hard_test": {
+    out: dict[str, Any] = {"n_seeds": len(runs)}
+    for metric, suffix in (("cls_hard_test", ""), ("poi_uncert_hard_test", "_poi_uncert")):
+        arms = _arm_values(runs, metric)
+        if suffix and all(v is None for values in arms.values() for v in values):
+            continue  # runs without the POI uncertainty (older results)
+        neos_key = next(iter(arms))
+        wins, p, ratio = {}, {}, {}
+        for key, values in list(arms.items())[1:]:
+            wins[key], decided, ratio[key] = _head_to_head(arms[neos_key], values)
+            if decided:
+                p[key] = sign_test(wins[key], decided)
+        out[metric] = {
             key: _stats([v for v in values if v is not None])
             if any(v is not None for v in values)
             else None
             for key, values in arms.items()
-        },
-        "failed_runs": {key: sum(v is None for v in values) for key, values in arms.items()},
-        "neos_wins": wins,
-        "sign_test_p": {key: sign_test(wins[key], decided[key]) for key in wins if decided[key]},
-        "median_log10_ratio_neos_over_bce": ratio,
-    }
+        }
+        out["failed_runs" + suffix] = {k: sum(v is None for v in vs) for k, vs in arms.items()}
+        out["neos_wins" + suffix] = wins
+        out["sign_test_p" + suffix] = p
+        out["median_log10_ratio_neos_over_bce" + suffix] = ratio
+    return out
 
 
 def sign_test(wins: int, n: int) -> float:
@@ -168,10 +209,90 @@ def sign_test(wins: int, n: int) -> float:
     return min(1.0, 2.0 * min(below, above))
 
 
+def poi_uncertainty_of(workspace: Mapping[str, Any]) -> float:
+    r"""The POI uncertainty of a workspace's model, the Cramér–Rao bound
+    :math:`\sigma_\mu = \sqrt{(I^{-1})_{\mu\mu}}` with the Fisher information at the
+    signal-plus-background expectation (:math:`\mu = 1`, the other parameters at their
+    suggested values; :func:`relaxed.metrics.cramer_rao_uncertainty`).
+
+    Example:
+        >>> ws = {"channels": [{"name": "c", "samples": [{"name": "s", "data": [25.0],
+        ...     "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}]}],
+        ...     "observations": [{"name": "c", "data": [25.0]}],
+        ...     "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        ...     "version": "1.0.0"}
+        >>> round(poi_uncertainty_of(ws), 12)  # 1 / sqrt(25)
+        0.2
+    """
+    model = relaxed.Workspace(dict(workspace)).model()
+    pars = np.asarray(model.config.suggested_init(), dtype=float)
+    pars[model.config.poi_index] = 1.0
+    return float(relaxed.metrics.cramer_rao_uncertainty(model, pars))
+
+
+def _candidate_edges(n_bins: int) -> list[np.ndarray]:
+    """Bin edges 0 < e_1 < ... < e_{n-1} < 1 on the finest regular grid of step 1/m (m <= 20)
+    that gives at most :data:`MAX_CUT_CANDIDATES` binnings."""
+    interior = n_bins - 1
+    m = 20
+    while m > n_bins and math.comb(m - 1, interior) > MAX_CUT_CANDIDATES:
+        m -= 1
+    grid = np.arange(1, m) / m
+    return [np.concatenate([[0.0], cuts, [1.0]]) for cuts in itertools.combinations(grid, interior)]
+
+
+def best_cut_binning(analysis: Any, params: Any) -> dict[str, Any]:
+    r"""The conventional analysis done well: with the network ``params`` fixed (a BCE
+    classifier), the bin edges on its output that minimise the hard expected
+    :math:`\mathrm{CL}_s` of the *training* events, scored on the *test* events.
+
+    The outer edges stay at 0 and 1 and the number of bins is the analysis's; the interior
+    edges run over a regular grid (:func:`_candidate_edges`, at most
+    :data:`MAX_CUT_CANDIDATES` binnings, step 0.05 for three bins). Returns ``bins``, the
+    hard expected CLs on the training and test events (``cls_hard_train``,
+    ``cls_hard_test``), the POI uncertainty of the test workspace
+    (``poi_uncert_hard_test``) and the number of ``candidates``.
+    """
+    from neos import analysis as described
+    from neos.train import _hard_cls
+
+    train_sets, test_sets, mean, std = described.event_sets(analysis)
+    net = described.network(analysis)
+    predict = jax.jit(described.predictor(net.apply, mean, std))
+
+    def outputs(sets: Any) -> list[np.ndarray]:
+        return [np.asarray(predict(params, x), dtype=np.float64) for x in sets.inputs]
+
+    def scored(sets: Any, out: list[np.ndarray], edges: np.ndarray) -> tuple[float, dict[str, Any]]:
+        hists = described.hard_histograms(sets, out, edges, analysis.config.mcstat)
+        spec = described.analysis_workspace(analysis, hists)
+        cls, _ = _hard_cls(relaxed.Workspace(spec).model(), analysis.config.test_mu)
+        return cls, spec
+
+    train_out = outputs(train_sets)
+    candidates = _candidate_edges(len(analysis.config.bins) - 1)
+    values = [scored(train_sets, train_out, edges)[0] for edges in candidates]
+    finite = [i for i, v in enumerate(values) if math.isfinite(v)]
+    if not finite:
+        raise InvalidArgument("no binning of the network output gives a finite expected CLs")
+    best = min(finite, key=lambda i: values[i])
+    cls_test, spec = scored(test_sets, outputs(test_sets), candidates[best])
+    return {
+        "bins": [float(e) for e in candidates[best]],
+        "cls_hard_train": values[best],
+        "cls_hard_test": cls_test,
+        "poi_uncert_hard_test": poi_uncertainty_of(spec),
+        "candidates": len(candidates),
+    }
+
+
 def _record(result: Mapping[str, Any], wall_s: float, curves: bool) -> dict[str, Any]:
     record = {
         "steps": result["steps"][-1],
         "cls_hard_test": result["cls_hard_test"],
+        "poi_uncert_hard_test": (
+            poi_uncertainty_of(result["workspace"]) if "workspace" in result else None
+        ),
         "cls_soft_first": result["cls_soft"][0],
         "cls_soft_last": result["cls_soft"][-1],
         "loss_first": result["loss"][0],
@@ -193,6 +314,21 @@ def _median_or_none(values: Any) -> float | None:
 def _failure(steps: int, err: Any, wall_s: float) -> dict[str, Any]:
     """The record of a run stopped by a non-finite loss: it counts, as a loss, not silently."""
     return {"steps": steps, "cls_hard_test": None, "failed": str(err), "wall_s": wall_s}
+
+
+def _cut_arm(
+    analysis: Any, base: TrainConfig, seed: int, steps: int, params: Any
+) -> dict[str, Any]:
+    """The bce+cuts arm of one seed (:func:`best_cut_binning`), or a failure record."""
+    if params is None:
+        return _failure(steps, "the BCE run did not finish", 0.0)
+    start = time.perf_counter()
+    seeded = dataclasses.replace(analysis, config=dataclasses.replace(base, seed=seed))
+    try:
+        record = best_cut_binning(seeded, params)
+    except InvalidArgument as err:
+        return _failure(steps, err, time.perf_counter() - start)
+    return {"steps": steps, **record, "wall_s": time.perf_counter() - start}
 
 
 def compare_bce(
@@ -227,9 +363,11 @@ def compare_bce(
     Returns:
         ``{"fairness", "config", "steps", "bce_steps", "runs", "summary", "timing"}``:
         ``runs`` has, per seed, ``neos`` and a list ``bce`` (one entry per length) with the
-        hard test CLs, the soft (train) CLs and loss at the first and last step, wall time
-        and median step time; BCE entries add ``loss_plateau`` (:func:`bce_plateau` of the
-        loss so far); ``summary`` is :func:`summarize_comparison` of the runs.
+        hard test CLs and POI uncertainty, the soft (train) CLs and loss at the first and
+        last step, wall time and median step time; BCE entries add ``loss_plateau``
+        (:func:`bce_plateau` of the loss so far); on an analysis ``bce_cuts`` is
+        :func:`best_cut_binning` of the longest BCE network; ``summary`` is
+        :func:`summarize_comparison` of the runs.
 
     Example:
         >>> small = TrainConfig(nmc=50, hidden=(8,), animate=False)
@@ -273,6 +411,7 @@ def compare_bce(
             if (folder / "bce" / "checkpoint.npz").exists():
                 raise InvalidArgument(f"{folder / 'bce'} already holds a run; use a new workdir")
             stages: list[dict[str, Any]] = []
+            last_params = None
             for n in lengths:
                 if stages and stages[-1].get("failed"):  # nothing to continue from
                     stages.append(_failure(n, stages[-1]["failed"], 0.0))
@@ -290,8 +429,14 @@ def compare_bce(
                 stage = _record(result, time.perf_counter() - start, curves)
                 stage["loss_plateau"] = bce_plateau(result["loss"])
                 stages.append(stage)
+                last_params = result["params"] if n == lengths[-1] else None
                 say(f"seed {seed}: bce@{n} hard test CLs {stage['cls_hard_test']:.4g}")
-            runs.append({"seed": seed, "neos": neos, "bce": stages})
+            record = {"seed": seed, "neos": neos, "bce": stages}
+            if analysis is not None:
+                record["bce_cuts"] = _cut_arm(analysis, base, seed, lengths[-1], last_params)
+                cuts = record["bce_cuts"].get("cls_hard_test")
+                say(f"seed {seed}: bce+cuts@{lengths[-1]} hard test CLs {cuts}")
+            runs.append(record)
         total = time.perf_counter() - begin
     shared = {k: v for k, v in dataclasses.asdict(base).items() if k not in _PER_RUN}
     if analysis is not None:

@@ -10,6 +10,9 @@ differentiable end to end: network -> histograms -> HistFactory model -> fits ->
   significance (the loss to minimise is its negative, :func:`neg_discovery_significance`).
 - :func:`poi_uncertainty`: the Cramér–Rao uncertainty of the POI at the signal-plus-background
   expectation. Lower is better.
+- :func:`inferno`: INFERNO's loss (de Castro and Dorigo, arXiv:1806.04743), the POI's
+  diagonal element of the inverse Fisher information, :math:`(I^{-1})_{\mu\mu}`: the
+  square of :func:`poi_uncertainty`, so the same optimum with a different scale.
 - :func:`generalised_variance`: :math:`\det(I^{-1})` over the free parameters.
 - :func:`bce`: the binary cross-entropy of the network's output *probabilities* (signal = 1,
   nominal background = 0), the conventional proxy objective, as a baseline.
@@ -32,6 +35,7 @@ __all__ = [
     "discovery_significance",
     "neg_discovery_significance",
     "poi_uncertainty",
+    "inferno",
     "generalised_variance",
     "bce",
 ]
@@ -136,6 +140,35 @@ def poi_uncertainty(model_maker: ModelMaker) -> Callable[..., Array]:
     return sigma
 
 
+def inferno(model_maker: ModelMaker) -> Callable[..., Array]:
+    r"""Returns ``variance(nn_params, hyperparams=None)``: INFERNO's loss (de Castro and
+    Dorigo, *INFERNO: Inference-Aware Neural Optimisation*, arXiv:1806.04743),
+
+    .. math:: (I^{-1})_{\mu\mu},\qquad I_{ij} = -\mathbb{E}\left[\partial_i\partial_j
+        \log L\right],
+
+    the Cramér–Rao bound on the variance of the POI with the nuisance parameters profiled
+    (the inverse of the whole Fisher matrix, constraint terms included), at the
+    signal-plus-background expectation (POI = 1). It is :func:`poi_uncertainty` squared.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from neos.makers import model_from_hists
+        >>> template = {"channels": [{"name": "c", "samples": [{"name": "s",
+        ...     "data": "signal", "modifiers": [{"name": "mu", "type": "normfactor",
+        ...     "data": None}]}]}]}
+        >>> maker = model_from_hists(template, lambda p, h=None: {"signal": jnp.array([25.0])})
+        >>> round(float(inferno(maker)(None)), 12)  # 1 / 25
+        0.04
+    """
+    sigma = poi_uncertainty(model_maker)
+
+    def variance(nn_params: Any, hyperparams: Mapping[str, Any] | None = None) -> Array:
+        return sigma(nn_params, hyperparams) ** 2
+
+    return variance
+
+
 def generalised_variance(model_maker: ModelMaker) -> Callable[..., Array]:
     r"""Returns ``det_v(nn_params, hyperparams=None)``: :math:`\det(I^{-1})` at the
     signal-plus-background expectation.
@@ -191,7 +224,7 @@ def bce(
 
 
 #: Names of the losses ``neos train --loss`` accepts.
-LOSSES = ("cls", "discovery", "poi_uncert", "bce")
+LOSSES = ("cls", "discovery", "poi_uncert", "inferno", "bce")
 
 
 def check_loss_name(name: str) -> None:

@@ -133,6 +133,10 @@ of the pair) stands for the transverse momentum of each lepton.
 - ``norm``: the luminosity (1.7%, MC), the cross sections of Drell-Yan (5%), :math:`t\bar t`
   (6%) and dibosons (10%), and the normalisation of the fakes (30%).
 
+The module also holds :func:`blobs`, the built-in toy of ``neos train`` (four Gaussian blobs
+in two features, a histosys on the background) as the tables of the analysis description
+``neos/examples/blobs.toml``.
+
 Example:
     >>> tables = dilepton(events=1000, seed=3)
     >>> sorted(tables) == sorted(SAMPLES + ALTERNATIVES)
@@ -143,22 +147,30 @@ Example:
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from neos.config import TrainConfig
+from neos.data import event_weights, generate_blobs
 from relaxed.exceptions import InvalidArgument
 
 __all__ = [
     "ALTERNATIVES",
+    "BLOB_FEATURES",
+    "BLOB_TABLES",
     "FEATURES",
     "LUMINOSITY",
     "MASS",
     "SAMPLES",
     "SYSTEMATICS",
     "YIELDS",
+    "blobs",
     "dilepton",
 ]
 
@@ -563,3 +575,110 @@ def dilepton(events: int = 20000, seed: int = 0) -> dict[str, dict[str, np.ndarr
     names = SAMPLES + ALTERNATIVES
     streams = np.random.default_rng(seed).spawn(len(names))
     return {name: _table(rng, n, name) for name, rng in zip(names, streams, strict=True)}
+
+
+# -- the built-in blobs as an analysis description ---------------------------------------------
+#: The tables of :func:`blobs`, in the order of :func:`neos.data.generate_blobs` with four blobs.
+BLOB_TABLES: tuple[str, ...] = ("signal", "background", "background_up", "background_down")
+
+#: The two features of :func:`blobs`, the columns of :func:`neos.data.generate_blobs`'s points.
+BLOB_FEATURES: tuple[str, ...] = ("x1", "x2")
+
+
+def _check_positive(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidArgument(f"{name} must be a finite number > 0, got {value!r}")
+    if value <= 0:
+        raise InvalidArgument(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def blobs(
+    events: int = 2 * TrainConfig.nmc,
+    seed: int = 0,
+    lumi: float = TrainConfig.lumi,
+    sig_scale: float = TrainConfig.sig_scale,
+    bkg_scale: float = TrainConfig.bkg_scale,
+) -> dict[str, dict[str, np.ndarray]]:
+    r"""The built-in toy of ``neos train`` (the neos paper's example) as the tables of an
+    analysis description (``neos/examples/blobs.toml``).
+
+    The toy stands for a search with two event features (think of two standardised
+    kinematic variables) in which a signal process sits on top of a background whose shape is
+    uncertain: the background is known as a nominal sample and two variations of a modelling
+    uncertainty (say, another event generator) at :math:`\pm 1\sigma`, which make one
+    ``histosys``. Each sample is a Gaussian blob of unit width,
+
+    .. math::
+        x = (x_1, x_2) = \mu_k + \epsilon, \qquad \epsilon \sim \mathcal{N}(0, I_2),
+
+    with the centres :math:`\mu_k` of :func:`neos.data.generate_blobs`, which draws the
+    events: :math:`(-1, 1)` for the signal, :math:`(1, -1)` for the nominal background,
+    :math:`(2.5, 2)` for its up and :math:`(-2.5, -1.5)` for its down variation.
+
+    Every table has ``events`` unweighted events standing for the expected yield of the
+    built-in demo, :math:`Y = \text{scale}\cdot\text{lumi}`: each event carries the weight
+    of :func:`neos.data.event_weights`,
+
+    .. math:: w_i = \frac{\text{scale}\cdot\text{lumi}}{N}, \qquad \sum_i w_i = Y,
+
+    with ``sig_scale`` for the signal and ``bkg_scale`` for the three background tables; the
+    defaults are those of :class:`neos.config.TrainConfig` (20 signal and 100 background
+    events). The demo trains on ``nmc`` events per blob and tests on ``nmc`` others; the
+    default ``events = 2 * nmc`` with ``test_fraction = 0.5`` gives the analysis the same
+    numbers of events.
+
+    The points are ``generate_blobs(jax.random.PRNGKey(seed), blobs=4, NMC=events)()``
+    (float32, stored as float64 without rounding): the same ``seed`` and ``events`` give the
+    same tables, and a histogram of a table with its ``weight`` column is the demo's
+    histogram (:func:`neos.makers.hists_from_nn`) of those points.
+
+    Args:
+        events: the number of unweighted events of each table, a positive integer.
+        seed: the seed of the JAX key, an integer from 0 to 2**63 - 1.
+        lumi: the luminosity, a finite number > 0.
+        sig_scale: the signal yield per unit of luminosity, > 0.
+        bkg_scale: the background yield per unit of luminosity, > 0 (each variation
+            keeps the nominal yield: a shape uncertainty).
+
+    Returns:
+        ``{table: {column: float64 array of length events}}`` with the tables
+        :data:`BLOB_TABLES` and the columns ``x1``, ``x2`` (:data:`BLOB_FEATURES`) and
+        ``weight``.
+
+    Raises:
+        InvalidArgument: naming the argument, for an ``events`` or ``seed`` that is not an
+            integer in range, or a ``lumi`` or scale that is not a finite number > 0
+            (booleans are refused).
+
+    Example:
+        >>> tables = blobs(events=100, seed=0)
+        >>> list(tables), list(tables["signal"])
+        (['signal', 'background', 'background_up', 'background_down'], ['x1', 'x2', 'weight'])
+        >>> [round(float(t["weight"].sum()), 9) for t in tables.values()]
+        [20.0, 100.0, 100.0, 100.0]
+        >>> tables["background_up"]["x1"].shape, tables["background_up"]["x1"].dtype
+        ((100,), dtype('float64'))
+        >>> blobs(events=0)
+        Traceback (most recent call last):
+        ...
+        relaxed.exceptions.InvalidArgument: events must be an integer >= 1, got 0
+    """
+    n = _check_int(events, "events", 1)
+    seed = _check_int(seed, "seed", 0)
+    if seed >= 2**63:
+        raise InvalidArgument(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
+    lumi = _check_positive(lumi, "lumi")
+    scales = {
+        "signal": _check_positive(sig_scale, "sig_scale"),
+        "background": _check_positive(bkg_scale, "bkg_scale"),
+    }
+    points = generate_blobs(jax.random.PRNGKey(seed), blobs=4, NMC=n)()
+    tables = {}
+    for name, x in zip(BLOB_TABLES, points, strict=True):
+        scale = scales["signal" if name == "signal" else "background"]
+        x = np.asarray(x, dtype=np.float64)
+        columns = {f: x[:, i].copy() for i, f in enumerate(BLOB_FEATURES)}
+        columns["weight"] = np.asarray(event_weights(n, scale, lumi, jnp.float64), np.float64)
+        tables[name] = columns
+    return tables

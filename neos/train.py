@@ -289,6 +289,7 @@ def _compiled_step(cfg: TrainConfig) -> _Step:
             "cls": lambda p, h: get_cls(p, cfg.test_mu, h),
             "discovery": losses.neg_discovery_significance(model_maker),
             "poi_uncert": losses.poi_uncertainty(model_maker),
+            "inferno": losses.inferno(model_maker),
             "bce": losses.bce(lambda: samples, net.apply),
         }[cfg.loss]
         value = objective(p, h)
@@ -416,7 +417,7 @@ def _analysis_problem(analysis: Any) -> _Problem:
     keys, which = train_sets.keys, train_sets.which
     compiled_key = (analysis.digest(), _step_key(cfg))
     if compiled_key not in _ANALYSIS_STEPS:
-        net = mlp(hidden=cfg.hidden)
+        net = described.network(analysis)
         optimizer = optax.adam(cfg.learning_rate)
         compute = described.loss_and_cls(analysis, net.apply, keys, which)
         if len(_ANALYSIS_STEPS) >= 8:
@@ -432,17 +433,15 @@ def _analysis_problem(analysis: Any) -> _Problem:
         hists, spec = described.hard_result(analysis, net.apply, params, bins, samples, keys, which)
         cls, converged = _hard_cls(relaxed.Workspace(spec).model(), cfg.test_mu)
         nominal = {
-            f"{channel.name}/{sample.name}": _lists(hists[(sample.name, "nominal")][0][c])
-            for c, channel in enumerate(analysis.channels)
+            f"{region}/{sample.name}": _lists(hists[(sample.name, "nominal")][0][c])
+            for c, region in enumerate(analysis.regions)
             for sample in analysis.samples
         }
         mcstat = None
         if cfg.mcstat:
             mcstat = {
-                f"{channel.name}/{sample.name}": _lists(
-                    np.sqrt(hists[(sample.name, "nominal")][1][c])
-                )
-                for c, channel in enumerate(analysis.channels)
+                f"{region}/{sample.name}": _lists(np.sqrt(hists[(sample.name, "nominal")][1][c]))
+                for c, region in enumerate(analysis.regions)
                 for sample in analysis.samples
                 if sample.kind == "background"
             }
@@ -546,8 +545,9 @@ def train(
     ``cls_hard_train``, ``cls_hard_train_converged``, ``cls_soft_test``, with ``mcstat``
     ``hard_mcstat_test``, ``bandwidth_last`` (the bandwidth of the last step), ``bins``,
     ``bandwidth`` (the trainable one, before annealing), ``finished``, ``config``) plus ``params``
-    (the trained network parameters), ``hpars`` and ``already_finished`` (``resume`` found
-    the run finished: nothing was done).
+    (the trained network parameters), ``hpars``, ``workspace`` (the pyhf workspace of the test
+    sample, that of ``workspace.json``; absent when ``resume`` found the run finished) and
+    ``already_finished`` (``resume`` found the run finished: nothing was done).
 
     The expected :math:`\mathrm{CL}_s` of the trained network is reported four ways, soft
     (the training objective, on the soft histograms) and hard (on ordinary histograms, the
@@ -753,7 +753,13 @@ def train(
                     raise interrupted()
                 write()
             save(final)
-    return {**result, "params": params, "hpars": hpars, "already_finished": False}
+    return {
+        **result,
+        "params": params,
+        "hpars": hpars,
+        "workspace": ws_spec,
+        "already_finished": False,
+    }
 
 
 #: The plane of the blobs' animation: the network output is drawn on these points.

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+import relaxed
 from neos.compare import bce_plateau, compare_bce, summarize_comparison
 from neos.train import TrainConfig, train
 from relaxed.exceptions import InvalidArgument
@@ -136,3 +137,109 @@ def test_a_failed_run_counts_as_a_loss_not_silently() -> None:
     # the ratio over the seeds where both finished: log10(0.1) and log10(5)
     expected = (math.log10(0.1) + math.log10(5.0)) / 2
     assert math.isclose(s["median_log10_ratio_neos_over_bce"]["bce@10"], expected)
+
+
+# -- on an analysis: the POI uncertainty and the best cut-based binning ----------------------
+@pytest.fixture(scope="module")
+def tiny_analysis(tmp_path_factory):
+    from test_analysis import TINY_TOML, _tiny_data
+
+    from neos.analysis import load_analysis
+
+    folder = tmp_path_factory.mktemp("tiny_compare")
+    for name, columns in _tiny_data().items():
+        np.savez(folder / f"{name}.npz", **columns)
+    (folder / "tiny.toml").write_text(TINY_TOML)
+    return load_analysis(folder / "tiny.toml")
+
+
+@pytest.fixture(scope="module")
+def analysis_comparison(tiny_analysis):
+    return compare_bce(seeds=[1], steps=2, bce_steps=[2], analysis=tiny_analysis)
+
+
+def test_poi_uncertainty_of_a_workspace_is_the_inverse_fisher_element(analysis_comparison):
+    from neos.compare import poi_uncertainty_of
+
+    run = analysis_comparison["runs"][0]
+    sigma = run["neos"]["poi_uncert_hard_test"]
+    assert 0.0 < sigma < 100.0
+    # by hand on a two-bin histosys workspace: sqrt of (I^-1)_mu,mu at mu = 1
+    ws = {
+        "channels": [
+            {
+                "name": "c",
+                "samples": [
+                    {
+                        "name": "s",
+                        "data": [5.0, 10.0],
+                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                    },
+                    {
+                        "name": "b",
+                        "data": [50.0, 50.0],
+                        "modifiers": [
+                            {
+                                "name": "u",
+                                "type": "histosys",
+                                "data": {"hi_data": [55.0, 52.0], "lo_data": [45.0, 48.0]},
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+        "observations": [{"name": "c", "data": [50.0, 50.0]}],
+        "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+    model = relaxed.Workspace(ws).model()
+    pars = np.asarray(model.config.suggested_init(), dtype=float)
+    pars[model.config.poi_index] = 1.0
+    # the Fisher information by hand: sum_b grad(lam_b) grad(lam_b)^T / lam_b + constraint
+    poi, u = model.config.poi_index, 1 - model.config.poi_index
+    jac = np.zeros((2, 2))
+    jac[:, poi] = [5.0, 10.0]
+    jac[:, u] = [5.0, 2.0]  # d lambda / d alpha at alpha = 0: (hi - lo) / 2
+    lam = np.array([55.0, 60.0])
+    info = jac.T @ np.diag(1.0 / lam) @ jac
+    info[u, u] += 1.0  # the unit Gaussian constraint
+    assert poi_uncertainty_of(ws) == pytest.approx(np.sqrt(np.linalg.inv(info)[poi, poi]), 1e-10)
+
+
+def test_the_cut_arm_picks_the_best_training_binning(tiny_analysis, analysis_comparison):
+    from neos import analysis as na
+    from neos.compare import _candidate_edges, best_cut_binning
+    from neos.train import _hard_cls
+
+    out = analysis_comparison
+    cuts = out["runs"][0]["bce_cuts"]
+    assert cuts["steps"] == 2 and cuts["candidates"] == len(_candidate_edges(3)) == 171
+    edges = np.asarray(cuts["bins"])
+    assert edges[0] == 0.0 and edges[-1] == 1.0 and np.all(np.diff(edges) > 0)
+    # a few other candidates are not better on the training events
+    seeded = dataclasses.replace(
+        tiny_analysis, config=dataclasses.replace(tiny_analysis.config, seed=1)
+    )
+    bce = train(
+        analysis=dataclasses.replace(
+            seeded, config=dataclasses.replace(seeded.config, loss="bce", steps=2)
+        ),
+        progress=False,
+    )
+    again = best_cut_binning(seeded, bce["params"])
+    assert again["bins"] == cuts["bins"]
+    assert again["cls_hard_test"] == pytest.approx(cuts["cls_hard_test"], rel=1e-9)
+    train_sets, _, mean, std = na.event_sets(seeded)
+    predict = na.predictor(na.network(seeded).apply, mean, std)
+    outputs = [np.asarray(predict(bce["params"], x), dtype=np.float64) for x in train_sets.inputs]
+    for other in (_candidate_edges(3)[0], _candidate_edges(3)[-1], np.array([0, 0.5, 0.6, 1])):
+        hists = na.hard_histograms(train_sets, outputs, other, seeded.config.mcstat)
+        spec = na.analysis_workspace(seeded, hists)
+        cls, _ = _hard_cls(relaxed.Workspace(spec).model(), 1.0)
+        assert cls >= cuts["cls_hard_train"] * (1 - 1e-9)
+    summary = out["summary"]
+    assert set(summary["neos_wins"]) == {"bce@2", "bce+cuts@2"}
+    assert set(summary["neos_wins_poi_uncert"]) == {"bce@2", "bce+cuts@2"}
+    assert summary["cls_hard_test"]["bce+cuts@2"]["median"] == cuts["cls_hard_test"]
+    assert summary["poi_uncert_hard_test"]["bce+cuts@2"]["median"] == cuts["poi_uncert_hard_test"]
