@@ -153,13 +153,13 @@ def inferno(model_maker: ModelMaker) -> Callable[..., Array]:
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from neos.makers import model_from_hists
-        >>> template = {"channels": [{"name": "c", "samples": [{"name": "s",
-        ...     "data": "signal", "modifiers": [{"name": "mu", "type": "normfactor",
-        ...     "data": None}]}]}]}
-        >>> maker = model_from_hists(template, lambda p, h=None: {"signal": jnp.array([25.0])})
-        >>> round(float(inferno(maker)(None)), 12)  # 1 / 25
-        0.04
+        >>> from neos.makers import histosys_model_from_hists
+        >>> hists = lambda p, h=None: {"signal": jnp.array([5.0, 10.0]),
+        ...     "background": jnp.array([50.0, 50.0]),
+        ...     "background_up": jnp.array([55.0, 52.0]),
+        ...     "background_down": jnp.array([45.0, 48.0])}
+        >>> round(float(inferno(histosys_model_from_hists(hists))(None)), 6)
+        0.583721
     """
     sigma = poi_uncertainty(model_maker)
 
