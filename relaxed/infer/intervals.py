@@ -44,6 +44,8 @@ from relaxed.infer.hypotest import _check, pop_solver_options
 __all__ = ["upper_limit", "linear_grid_scan", "root_scan", "cls_scan", "check_bracketed"]
 
 _FIT_KWARGS = ("init_pars", "par_bounds", "fixed_params")
+#: Where the root finder's first phase tests inside the bracket, as fractions of its width.
+_INSIDE = (1.0 / 16.0, 1.0 / 8.0, 1.0 / 4.0, 1.0 / 2.0)
 _TINY = 1e-300
 
 
@@ -362,10 +364,12 @@ def _search(
     regula falsi on :math:`g = \log\mathrm{CL}_s - \log\alpha` (superlinear, derivative
     free: each iteration is one vmapped evaluation of six tests, no gradients).
 
-    Both phases run in one loop around a single vmapped evaluation, so that the compiled
-    program holds one copy of the hypothesis test: phase 1 tests the bracket's two ends
-    (padded to six POI values) and moves them, phase 2 tests each band's estimate at its own
-    POI value.
+    Both phases run in one loop around a single vmapped evaluation of six tests, so that the
+    compiled program holds one copy of the hypothesis test: phase 1 tests the bracket's two
+    ends and four points inside it (at 1/16, 1/8, 1/4 and 1/2 of its width) and moves the
+    ends; once they bracket, each band starts from the narrowest of the five intervals in
+    which its CLs crosses the level (the first crossing from below). Phase 2 tests each band's
+    estimate at its own POI value.
 
     Returns the roots (NaN where not bracketed), the final bracket and the six CLs values
     at its two ends (shape (2, 6)). The bracket never leaves the POI's bounds
@@ -388,14 +392,27 @@ def _search(
         wanted = jnp.stack([jnp.any(v[0] < level), jnp.any(v[1] > level)])
         return wanted & (moved(ends) != ends)
 
+    def points(ends: Array) -> Array:
+        """The six POI values of phase 1, increasing: the ends and four inside."""
+        inside = ends[0] + (ends[1] - ends[0]) * jnp.asarray(_INSIDE)
+        return jnp.concatenate([ends[:1], inside, ends[1:]])
+
     def bracket_step(state: _Search, tested: Array) -> _Search:
-        v = tested[:2]
+        v = jnp.stack([tested[0], tested[-1]])  # at the two ends
         more = grow(state.ends, v)
         expand = jnp.any(more) & (state.expansions < 64)
-        # the bracket is final: start regula falsi from its ends
-        g_lo, g_hi = _g_all(v[0], level), _g_all(v[1], level)
-        lo6 = jnp.full(6, state.ends[0])
-        hi6 = jnp.full(6, state.ends[1])
+        # the bracket is final: each band starts from its first interval [x_i, x_i+1] with
+        # g(x_i) >= 0 > g(x_i+1) (the outer ends where there is none: not bracketed)
+        x = points(state.ends)
+        g = _g_all(tested.T, level)  # (band, point)
+        crossing = (g[:, :-1] >= 0) & (g[:, 1:] < 0)
+        first = jnp.where(jnp.any(crossing, axis=1), jnp.argmax(crossing, axis=1), -1)
+        found = first >= 0
+        at = jnp.maximum(first, 0)
+        lo6 = jnp.where(found, x[at], state.ends[0])
+        hi6 = jnp.where(found, x[at + 1], state.ends[1])
+        g_lo = jnp.where(found, g[index, at], g[:, 0])
+        g_hi = jnp.where(found, g[index, at + 1], g[:, -1])
         start = hi6 - g_hi * (hi6 - lo6) / (g_hi - g_lo)
         interior = jnp.isfinite(start) & (start > lo6) & (start < hi6)
         return state._replace(
@@ -445,8 +462,7 @@ def _search(
         return state.bracketing | (~jnp.all(state.done) & (state.iteration < maxiter))
 
     def body(state: _Search) -> _Search:
-        ends = jnp.concatenate([state.ends, jnp.full(4, state.ends[1])])
-        tested = six(jnp.where(state.bracketing, ends, state.x))
+        tested = six(jnp.where(state.bracketing, points(state.ends), state.x))
         return jax.tree_util.tree_map(
             lambda a, b: jnp.where(state.bracketing, a, b),
             bracket_step(state, tested),
