@@ -259,21 +259,24 @@ def _bfgs(
     inv0 = _initial_inverse(curv_of(x0), fixed)
 
     def line_search(x: Array, f: Array, g: Array, d: Array, free: Array):
+        # backtracking from the full step; the gradient comes with each trial's value, so an
+        # accepted first trial (the usual case) costs one value-and-gradient evaluation
         def cond(c):
-            t, _, _, ok, n = c
+            *_, ok, n = c
             return ~ok & (n < 40)
 
         def body(c):
-            t, _, _, _, n = c
+            t, _, _, _, _, n = c
             x_t = jnp.where(free, jnp.clip(x + t * d, lower, upper), x)
-            f_t = f_of(x_t)
+            f_t, g_t = value_grad(x_t)
             decrease = jnp.sum(g * (x_t - x))
             ok = jnp.isfinite(f_t) & (f_t <= f + 1e-4 * decrease + 1e-13 * (1.0 + jnp.abs(f)))
-            return t * 0.5, x_t, f_t, ok, n + 1
+            return t * 0.5, x_t, f_t, g_t, ok, n + 1
 
         one = jnp.asarray(1.0, x.dtype)
-        _, x_t, f_t, ok, _ = jax.lax.while_loop(cond, body, (one, x, f, jnp.asarray(False), 0))
-        return x_t, f_t, ok
+        start = (one, x, f, g, jnp.asarray(False), 0)
+        _, x_t, f_t, g_t, ok, _ = jax.lax.while_loop(cond, body, start)
+        return x_t, f_t, g_t, ok
 
     def cond(state: _BfgsState) -> Array:
         return ~state.done & (state.iteration < settings.maxiter)
@@ -281,22 +284,22 @@ def _bfgs(
     def body(state: _BfgsState) -> _BfgsState:
         free = free_mask(state.x, state.g, settings, fixed)
         gfree = jnp.where(free, state.g, 0.0)
-        both = free[:, None] & free[None, :]
-        b = jnp.where(both, state.inv_hess, 0.0)
-        d = -(b @ gfree)
+        # the direction with B restricted to the free block
+        d = -jnp.where(free, state.inv_hess @ gfree, 0.0)
         edm = -0.5 * jnp.dot(gfree, d)
-        x_new, f_new, ok = line_search(state.x, state.f, state.g, d, free)
-        f_new, g_new = value_grad(x_new)
+        x_new, f_new, g_new, ok = line_search(state.x, state.f, state.g, d, free)
         s = jnp.where(free, x_new - state.x, 0.0)
         y = jnp.where(free, g_new - state.g, 0.0)
         sy = jnp.dot(s, y)
         update = ok & (sy > 1e-12 * jnp.sqrt(jnp.dot(s, s) * jnp.dot(y, y)) + 1e-300)
-        rho = 1.0 / jnp.where(update, sy, 1.0)
-        eye = jnp.eye(s.shape[0], dtype=s.dtype)
-        left = eye - rho * jnp.outer(s, y)
-        updated = left @ state.inv_hess @ left.T + rho * jnp.outer(s, s)
-        # a failed line search restarts from the curvature matrix once, then stops
-        inv_hess = jnp.where(update, updated, jnp.where(ok, state.inv_hess, inv0))
+        rho = jnp.where(update, 1.0 / jnp.where(update, sy, 1.0), 0.0)
+        # (I - rho s y^T) B (I - rho y s^T) + rho s s^T, expanded for a symmetric B: O(n^2);
+        # rho = 0 (no update) leaves B; a failed line search restarts from the curvature
+        # matrix once, then stops
+        by = state.inv_hess @ y
+        sby = jnp.outer(s, by)
+        base = jnp.where(ok, state.inv_hess, inv0)
+        inv_hess = base - rho * (sby + sby.T) + (rho * rho * jnp.dot(y, by) + rho) * jnp.outer(s, s)
         moved = jnp.max(jnp.abs(s) / (1.0 + jnp.abs(state.x)))
         gmax = jnp.max(jnp.abs(gfree))
         finite = jnp.isfinite(state.f)
