@@ -346,10 +346,14 @@ def _gather(model: Model, pars: Array) -> tuple[Array, ...]:
 
 def _product(factors: Array) -> Array:
     """Product over the (few, packed) leading rows, written out: its gradient is then plain
-    products that XLA fuses, where ``jnp.prod``'s rule needs padded cumulative products."""
-    out = factors[0]
-    for row in range(1, factors.shape[0]):
-        out = out * factors[row]
+    products that XLA fuses, where ``jnp.prod``'s rule needs padded cumulative products. The
+    rows come from one ``unstack``, whose transpose is one stack; indexing row by row
+    transposes to a zero-padded full-size array per row, all summed (quadratic in the rows:
+    the eRJR likelihood's gradient took 1.5x as long)."""
+    rows = jnp.unstack(factors, axis=0)
+    out = rows[0]
+    for row in rows[1:]:
+        out = out * row
     return out
 
 

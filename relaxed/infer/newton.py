@@ -297,9 +297,11 @@ def _bfgs(
         # rho = 0 (no update) leaves B; a failed line search restarts from the curvature
         # matrix once, then stops
         by = state.inv_hess @ y
-        sby = jnp.outer(s, by)
+        # outer products written as broadcasts (a transposed copy is a separate, slow kernel)
+        sym = s[:, None] * by[None, :] + by[:, None] * s[None, :]
         base = jnp.where(ok, state.inv_hess, inv0)
-        inv_hess = base - rho * (sby + sby.T) + (rho * rho * jnp.dot(y, by) + rho) * jnp.outer(s, s)
+        ss = s[:, None] * s[None, :]
+        inv_hess = base - rho * sym + (rho * rho * jnp.dot(y, by) + rho) * ss
         moved = jnp.max(jnp.abs(s) / (1.0 + jnp.abs(state.x)))
         gmax = jnp.max(jnp.abs(gfree))
         finite = jnp.isfinite(state.f)
