@@ -69,9 +69,13 @@ def _hist(
 ) -> Array:
     """The computation of :func:`hist` on validated arguments, one compilation per shape."""
     dtype = jnp.result_type(data, bins, bandwidth, float)
-    data = data.astype(dtype)
-    bins = bins.astype(dtype)
-    bandwidth = jnp.asarray(bandwidth, dtype)
+    # the kernels in the precision of the events (float32 network outputs: float32 kernels,
+    # twice as fast; the masses are then as precise as the outputs themselves), the counts
+    # summed in the promoted dtype
+    kernel = data.dtype if jnp.issubdtype(data.dtype, jnp.floating) else dtype
+    data = data.astype(kernel)
+    bins = bins.astype(kernel)
+    bandwidth = jnp.asarray(bandwidth, kernel)
 
     # z[i, j] = (e_j - x_i) / sigma: standardised edges seen from each event, shape (N, B + 1).
     z = (bins[None, :] - data[:, None]) / bandwidth
@@ -94,7 +98,7 @@ def _hist(
         if bins.shape[0] == 2:  # a single bin from -inf to +inf holds all the mass
             upper = jnp.ones_like(upper)
             lo_sf = jnp.ones_like(lo_sf)
-    mass = jnp.where(upper, lo_sf - hi_sf, hi_cdf - lo_cdf)  # (N, B)
+    mass = jnp.where(upper, lo_sf - hi_sf, hi_cdf - lo_cdf).astype(dtype)  # (N, B)
 
     counts = mass.sum(axis=0) if weights is None else weights.astype(dtype) @ mass
     if density:
@@ -164,7 +168,9 @@ def hist(
 
     Returns:
         The counts :math:`h_j`, shape ``(B,)`` (``(K, B)`` for ``(K, N)`` weights), in the
-        promoted dtype of the inputs.
+        promoted dtype of the inputs. The kernel masses are computed in the dtype of ``data``
+        (float32 events, e.g. a network's outputs, give float32 masses, as precise as the
+        events themselves, summed in float64 when the bins or weights are float64).
 
     Raises:
         InvalidArgument: for arrays of the wrong shape, or, when they are concrete, for a

@@ -176,7 +176,9 @@ def test_weighted_histograms_are_the_demo_histograms(
             reflect_infinities=DEMO.reflect_infinities,
             weights=weights,
         ) + makers.YIELD_FLOOR * jnp.sum(weights)
-        np.testing.assert_allclose(ours, demo[name], rtol=1e-12)
+        # float32 outputs get float32 kernel masses (relaxed.hist), the demo's float64 ones:
+        # the same histograms to float32 precision
+        np.testing.assert_allclose(ours, demo[name], rtol=1e-6)
         # the whole yield is kept: scale * lumi (1 + bins * floor)
         floor = makers.YIELD_FLOOR * (len(DEMO.bins) - 1)
         assert float(jnp.sum(demo[name])) == pytest.approx(_yield(name) * (1 + floor), rel=1e-12)
