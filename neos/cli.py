@@ -365,9 +365,29 @@ def _train_command(**params: Any) -> Any:
 def _inspect_command(**params: Any) -> Any:
     """Print a workspace's channels, samples, bins and parameters.
 
-    WORKSPACE is a pyhf JSON workspace, or - for standard input.
+    WORKSPACE is a pyhf JSON workspace or an HS3 document (--measurement then names its
+    analysis), or - for standard input.
     """
     return _dispatch("inspect", params)
+
+
+@cli.command("convert", short_help="HS3 to pyhf JSON, or pyhf JSON to HS3")
+@click.argument("input_file", metavar="IN")
+@click.argument("output_file", metavar="OUT")
+@_option(
+    "--measurement",
+    default=None,
+    show_default="the first one (HS3: the only analysis)",
+    help="pyhf input: the measurement to write as the HS3 analysis; HS3 input: the analysis",
+)
+def _convert_command(**params: Any) -> Any:
+    """Convert a workspace between HS3 and pyhf's JSON format, the direction from IN: an HS3
+    document (hs3_version 0.2) becomes a pyhf workspace, a pyhf workspace an HS3 document.
+    Interpolation codes are written explicitly in HS3; what pyhf's format cannot express
+    (a LogNormal constraint, a non-default interpolation code, ...) is an error naming it.
+    IN or OUT may be - for standard input or output.
+    """
+    return _dispatch("convert", params)
 
 
 @cli.command("fit", short_help="maximum-likelihood fit")
@@ -385,7 +405,8 @@ def _inspect_command(**params: Any) -> Any:
 def _fit_command(**params: Any) -> Any:
     """Maximum-likelihood fit: best-fit values, uncertainties (exact Hessian) and -2 log L.
 
-    WORKSPACE is a pyhf JSON workspace, or - for standard input.
+    WORKSPACE is a pyhf JSON workspace or an HS3 document (--measurement then names its
+    analysis), or - for standard input.
     """
     return _dispatch("fit", params)
 
@@ -436,7 +457,8 @@ def _cls_command(**params: Any) -> Any:
 def _upper_limit_command(**params: Any) -> Any:
     """Observed and expected (-2 .. +2 sigma) upper limits on the POI.
 
-    WORKSPACE is a pyhf JSON workspace, or - for standard input.
+    WORKSPACE is a pyhf JSON workspace or an HS3 document (--measurement then names its
+    analysis), or - for standard input.
     """
     return _dispatch("upper-limit", params)
 
@@ -506,15 +528,42 @@ def _read_json(path: str, what: str = "") -> Any:
         raise UsageError(f"{name}: not a JSON file ({err})") from err
 
 
-def _load_workspace(path: str, validate: bool = True) -> Any:
+def _is_hs3(doc: Any) -> bool:
+    """An HS3 document (``distributions``, or ``metadata.hs3_version``), not pyhf JSON."""
+    if not isinstance(doc, dict) or "channels" in doc:
+        return False
+    metadata = doc.get("metadata")
+    return "distributions" in doc or (isinstance(metadata, dict) and "hs3_version" in metadata)
+
+
+def _load_workspace(path: str, validate: bool = True, doc: Any = None) -> Any:
     import relaxed
     from relaxed.exceptions import RelaxedError
 
-    spec = _read_json(path)
+    spec = _read_json(path) if doc is None else doc
     try:
         return relaxed.Workspace(spec, validate=validate)
     except RelaxedError as err:
         raise UsageError(f"{_display(path)}: not a valid workspace: {err}") from err
+
+
+def _hs3_error(path: str, err: Exception) -> UsageError:
+    """An HS3 error for the command line (the analysis is chosen with --measurement)."""
+    hint = " (here: --measurement NAME)" if getattr(err, "path", None) == "analyses" else ""
+    return UsageError(f"{_display(path)}: {err}{hint}")
+
+
+def _hs3_workspace(path: str, doc: Any, analysis: str | None) -> tuple[Any, Any]:
+    """The pyhf translation of an HS3 document's analysis and its interpolation settings."""
+    import relaxed
+    from relaxed.exceptions import RelaxedError
+
+    try:
+        spec = relaxed.hs3.to_pyhf(doc, analysis=analysis, strict_interpolation=False)
+        settings = relaxed.hs3.pyhf_modifier_settings(doc, analysis=analysis)
+    except RelaxedError as err:
+        raise _hs3_error(path, err) from err
+    return _load_workspace(path, doc=spec), settings
 
 
 def _read_patch(path: str) -> list[Any]:
@@ -535,24 +584,40 @@ def _check_one_stdin(*paths: str) -> None:
         raise UsageError("only one input can be '-' (standard input)")
 
 
-def _model(ws: Any, measurement: str | None, patches: Sequence[Any]) -> tuple[Any, Any]:
+def _model(
+    ws: Any, measurement: str | None, patches: Sequence[Any], settings: Any = None
+) -> tuple[Any, Any]:
     model = (
-        ws.model(measurement_name=measurement, patches=list(patches))
+        ws.model(measurement_name=measurement, patches=list(patches), modifier_settings=settings)
         if patches
-        else ws.model(measurement_name=measurement)
+        else ws.model(measurement_name=measurement, modifier_settings=settings)
     )
     return model, ws.data(model)
 
 
 def _model_and_data(args: SimpleNamespace) -> tuple[Any, Any, Any]:
-    """The workspace, its model (measurement and patches applied) and the observed data."""
+    """The workspace, its model (measurement and patches applied) and the observed data. An
+    HS3 document is read through its pyhf translation (``--measurement`` names its analysis)."""
     from relaxed.exceptions import RelaxedError
 
     _check_one_stdin(args.workspace, *args.patches)
-    ws = _load_workspace(args.workspace)
+    doc = _read_json(args.workspace)
+    args.document = doc
+    settings = None
+    measurement = args.measurement
+    if _is_hs3(doc):
+        if args.patches:
+            raise UsageError(
+                f"--patch: JSON Patches apply to pyhf JSON workspaces; "
+                f"{_display(args.workspace)} is an HS3 document (convert it with 'neos convert')"
+            )
+        ws, settings = _hs3_workspace(args.workspace, doc, measurement)
+        measurement = None  # the translation's only measurement is the analysis
+    else:
+        ws = _load_workspace(args.workspace, doc=doc)
     patches = [_read_patch(path) for path in args.patches]
     try:
-        model, data = _model(ws, args.measurement, patches)
+        model, data = _model(ws, measurement, patches, settings)
     except RelaxedError as err:
         raise UsageError(_model_error(ws, args, patches, err)) from err
     return ws, model, data
@@ -681,18 +746,51 @@ def _with_patches(args: SimpleNamespace) -> str:
 
 
 # -- the subcommands ------------------------------------------------------------------------
+def _convert(args: SimpleNamespace) -> int:
+    import relaxed
+    from relaxed.exceptions import RelaxedError
+
+    doc = _read_json(args.input_file)
+    try:
+        if _is_hs3(doc):
+            out = relaxed.hs3.to_pyhf(doc, analysis=args.measurement)
+        else:
+            ws = _load_workspace(args.input_file, doc=doc)
+            out = relaxed.hs3.from_pyhf(ws.spec, measurement=args.measurement)
+    except RelaxedError as err:
+        raise _hs3_error(args.input_file, err) from err
+    text = json.dumps(out, indent=2)
+    if args.output_file == _STDIN:
+        click.echo(text)
+        return 0
+    from relaxed.io import write_text_atomic
+
+    try:
+        write_text_atomic(Path(args.output_file), text + "\n")
+    except OSError as err:
+        raise UsageError(f"OUT: cannot write {args.output_file}: {err}") from err
+    return 0
+
+
 def _inspect(args: SimpleNamespace) -> int:
     from relaxed.histfactory.summary import describe, format_summary
 
     ws, model, data = _model_and_data(args)
+    hs3 = _is_hs3(args.document)
     info = describe(model, data[: model.config.nmaindata])
-    info["measurement"] = ws.get_measurement(args.measurement)["name"]
+    info["format"] = "HS3" if hs3 else "pyhf"
+    info["measurement"] = ws.get_measurement(None if hs3 else args.measurement)["name"]
     info["measurements"] = ws.measurement_names
     info = _checked(info, "inspect")
 
     def table(info: Any) -> str:
+        import relaxed
+
+        head = ""
+        if hs3:  # the document as written, then the model of its analysis
+            head = relaxed.hs3.load(args.document).summary() + "\n\nModel of the analysis:\n"
         return (
-            f"{_with_patches(args)}\n"
+            f"{head}{_with_patches(args)}\n"
             f"Measurement: {info['measurement']} (of {', '.join(info['measurements'])})\n"
             + format_summary(info)
         )
@@ -1137,6 +1235,7 @@ def _train(args: SimpleNamespace) -> int:
 _RUNNERS: dict[str, Callable[[SimpleNamespace], int]] = {
     "train": _train,
     "inspect": _inspect,
+    "convert": _convert,
     "fit": _fit,
     "cls": _cls,
     "upper-limit": _upper_limit,

@@ -22,6 +22,16 @@ from relaxed.ops import cut, hist  # noqa: E402
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """``relaxed.hs3`` on first use (it is not needed to build or fit a pyhf model, and a
+    cold ``neos`` command should not pay for importing it)."""
+    if name == "hs3":
+        import importlib
+
+        return importlib.import_module("relaxed.hs3")
+    raise AttributeError(f"module 'relaxed' has no attribute {name!r}")
+
 __all__ = [
     "Model",
     "ModelConfig",
@@ -32,6 +42,7 @@ __all__ = [
     "cut",
     "exceptions",
     "hist",
+    "hs3",
     "infer",
     "metrics",
     "__version__",

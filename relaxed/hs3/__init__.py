@@ -1,0 +1,100 @@
+r"""HS3 (HEP Statistics Serialization Standard, ``hs3_version`` 0.2) for binned HistFactory
+models: read, validate, build relaxed models, and convert to and from pyhf's JSON.
+
+- :func:`load` reads a document (a mapping or a JSON file) into a validated, read-only
+  :class:`HS3Workspace`; :meth:`HS3Workspace.model` builds the :class:`relaxed.Model` of an
+  analysis, which :mod:`relaxed.infer` fits and tests like any other; ``ws.data(model)``
+  gives its data; :meth:`HS3Workspace.logpdf` evaluates one distribution by parameter name.
+- :func:`to_pyhf` and :func:`from_pyhf` translate between HS3 and pyhf's workspace format.
+
+Models are built through pyhf's format, so they are exactly pyhf's likelihoods. What that
+format cannot express raises :class:`HS3NotSupported` ("not supported yet" from
+:meth:`HS3Workspace.model`, "cannot be expressed in pyhf's JSON format" from
+:func:`to_pyhf`), naming the JSON path: distributions other than ``histfactory_dist`` (a
+``gaussian_dist`` is read only as the constraint of a luminosity normfactor), data other than
+``binned``, ``LogNormal`` constraints or other constraints pyhf does not have for a modifier
+type, interpolations pyhf (or, for models, relaxed's engine) lacks for a modifier type or that
+differ between modifiers of one type, parameters shared in ways pyhf's parameter sets cannot
+represent, several parameters of interest, a ``staterror`` ``relThreshold``, functions used
+as parameters.
+
+Readings of the standard
+------------------------
+The standard leaves several points open; this package reads them as ROOT writes files and as
+pyhf computes, and writes the same way:
+
+- ``shapesys`` ``data.vals`` are **absolute** uncertainties of the sample's yields, as in
+  pyhf: the Poisson constraint has :math:`\tau_b = (\nu_b/\sigma_b)^2`. Other readings exist
+  in the wild: relative uncertainties (:math:`\tau_b = 1/\sigma_b^2`, e.g. some ROOT
+  exports), or :math:`\tau_b` given directly (older ROOT importers); the standard's prose
+  ("central values defined as the squares of the values") is ambiguous between them. Files
+  using another reading must be converted before loading.
+- ``histosys`` ``data.hi.contents``/``lo.contents`` are the full varied templates (as pyhf's
+  ``hi_data``/``lo_data`` and ROOT), not differences to the nominal.
+- ``staterror``: the sample's ``data.errors`` are absolute MC errors; the constraint is
+  Gaussian with relative width :math:`\sqrt{\sum_s e_{sb}^2} / \sum_s \nu_{sb}` over the
+  samples of the channel that carry it (pyhf). A missing ``constraint`` means ``Gauss``; a
+  ``Poisson`` staterror is not supported yet.
+- ``normsys``/``histosys`` without ``constraint`` are Gaussian-constrained (ROOT always
+  constrains them); ``shapesys`` without one is Poisson.
+- ``interpolation``: the standard's names ``lin``, ``parabolic``, ``poly6`` (histosys: pyhf
+  code0, code2, code4p; normsys: code0, code2, code4p) and ``log`` (normsys: code1); pyhf's
+  normsys default code4 (poly6 inside, exponential outside) has no name in that list and is
+  written ``{"type": "mult", "in": "poly6", "out": "exp"}``; ROOT's integer codes are read.
+  A missing interpolation means pyhf's defaults, which are ROOT's implicit code 4 (normsys
+  code4, histosys code4p). :func:`from_pyhf` always writes it. relaxed's engine builds
+  normsys code1/code4 and histosys code0/code2/code4p.
+- Parameter names: given ``parameter``/``parameters``, else ROOT's defaults (``alpha_<name>``
+  for normsys/histosys, ``gamma_<name>_bin_<i>`` for shapesys/shapefactor,
+  ``gamma_stat_<channel>_bin_<i>`` for staterror, the name for a normfactor).
+- pyhf names parameter *sets*: a per-bin modifier is one set named after the modifier
+  (``uncorr_bkguncrt`` with components ``uncorr_bkguncrt_0``, ``uncorr_bkguncrt_1``); staterror
+  modifiers of one name in several channels form one set (pyhf's order: channels sorted);
+  scalar parameters keep their HS3 names. :meth:`HS3Workspace.parameter_map` gives the map.
+- Luminosity: pyhf's ``lumi`` is written as a ``normfactor`` named ``lumi`` with
+  ``constraint_name`` naming a ``gaussian_dist`` (``mean`` the parameter, ``sigma`` a number),
+  which the likelihood pairs with the auxiliary datum (an inline number), as ROOT writes it;
+  such a normfactor is read back as pyhf's ``lumi`` (parameter set ``lumi``).
+- Channel names are the distribution names without ROOT's ``model_`` prefix.
+- ``parameter_points``: the one given, else the analysis's ``init``, else the only one, else
+  ``default_values`` (ROOT's name). ``const`` fixes a parameter; pyhf fixes whole sets, so a
+  point fixing only some bins of a set is supported only for bins pyhf fixes anyway (no yield
+  or no uncertainty).
+- Bounds come from the analysis's ``domains`` (or ``domain``); parameters no domain mentions
+  keep pyhf's bounds.
+
+Example:
+    >>> import relaxed
+    >>> spec = {"channels": [{"name": "SR", "samples": [
+    ...     {"name": "sig", "data": [12.0, 11.0],
+    ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+    ...     {"name": "bkg", "data": [50.0, 52.0],
+    ...      "modifiers": [{"name": "unc", "type": "shapesys", "data": [3.0, 7.0]}]}]}],
+    ...     "observations": [{"name": "SR", "data": [51.0, 48.0]}], "version": "1.0.0",
+    ...     "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}]}
+    >>> ws = relaxed.hs3.load(relaxed.hs3.from_pyhf(spec))
+    >>> model = ws.model()
+    >>> cls = relaxed.infer.hypotest(1.0, ws.data(model), model)
+    >>> round(float(cls), 6)
+    0.052516
+    >>> relaxed.hs3.to_pyhf(ws)["channels"][0]["samples"][1]["modifiers"]
+    [{'name': 'unc', 'type': 'shapesys', 'data': [3.0, 7.0]}]
+"""
+
+from relaxed.hs3.convert import pyhf_modifier_settings, to_pyhf
+from relaxed.hs3.errors import HS3NotSupported, InvalidHS3
+from relaxed.hs3.export import from_pyhf
+from relaxed.hs3.translate import Translation
+from relaxed.hs3.workspace import DataSets, HS3Workspace, load
+
+__all__ = [
+    "DataSets",
+    "HS3NotSupported",
+    "HS3Workspace",
+    "InvalidHS3",
+    "Translation",
+    "from_pyhf",
+    "load",
+    "pyhf_modifier_settings",
+    "to_pyhf",
+]

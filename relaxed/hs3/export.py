@@ -1,0 +1,270 @@
+"""pyhf workspace -> HS3 document (:func:`from_pyhf`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from relaxed.histfactory import Workspace
+from relaxed.hs3.errors import HS3NotSupported, InvalidHS3
+from relaxed.hs3.validate import validate
+from relaxed.hs3.vocabulary import PER_BIN_MODIFIERS, PYHF_DEFAULT_CODES, hs3_interpolation
+
+__all__ = ["from_pyhf", "LUMI_CONSTRAINT", "PARAMETER_POINT"]
+
+#: Name of the Gaussian distribution written for pyhf's ``lumi`` constraint.
+LUMI_CONSTRAINT = "lumi_constraint"
+#: Name of the parameter point written (ROOT's name for the starting values).
+PARAMETER_POINT = "default_values"
+
+
+def _codes(modifier_settings: Mapping[str, Any] | None) -> dict[str, str]:
+    codes = dict(PYHF_DEFAULT_CODES)
+    for mtype, setting in (modifier_settings or {}).items():
+        if mtype not in codes:
+            raise HS3NotSupported(
+                f"interpolation codes can be set for normsys and histosys only, got '{mtype}'",
+                "modifier_settings",
+            )
+        codes[mtype] = setting.get("interpcode", PYHF_DEFAULT_CODES[mtype])
+    return codes
+
+
+def _floats(values: Any) -> list[float]:
+    return [float(v) for v in values]
+
+
+def _bin_names(model_config: Any, per_bin: set[str]) -> dict[str, list[str]]:
+    """HS3 names of each pyhf parameter set's components: the set's name for scalars,
+    ``<set>_<i>`` per bin (``<set>[<i>]`` if that would collide with another name)."""
+    taken = set(model_config.par_order)
+    out: dict[str, list[str]] = {}
+    for name in model_config.par_order:
+        sl = model_config.par_slice(name)
+        n = sl.stop - sl.start
+        if name not in per_bin:
+            out[name] = [name]
+            continue
+        names = [f"{name}_{i}" for i in range(n)]
+        if any(x in taken for x in names):
+            names = [f"{name}[{i}]" for i in range(n)]
+        if any(x in taken for x in names):
+            raise HS3NotSupported(
+                f"cannot name the bins of parameter set '{name}' without a collision",
+                "measurements",
+            )
+        taken.update(names)
+        out[name] = names
+    return out
+
+
+def from_pyhf(
+    spec: Mapping[str, Any] | Workspace,
+    measurement: str | None = None,
+    modifier_settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An HS3 document (``hs3_version`` 0.2) equivalent to a pyhf workspace.
+
+    One ``histfactory_dist`` per channel (named ``model_<channel>``, one axis
+    ``obs_x_<channel>`` with one unit-width bin per bin) and one ``binned`` data set each
+    (``obsData_<channel>``); one likelihood pairing them; one analysis (named after the
+    measurement, default the first) with its parameter of interest, one ``product_domain``
+    from the model's bounds and one parameter point ``default_values`` from its inits, with
+    ``const`` for fixed parameters. Per-bin parameters are named ``<set>_<i>``; staterror
+    spanning several channels gets its indices in pyhf's order (channels sorted).
+
+    Every modifier carries its constraint and, for normsys and histosys, its
+    ``interpolation`` explicitly (``modifier_settings`` in pyhf's format, default pyhf's
+    code4/code4p). pyhf's ``lumi`` becomes a ``normfactor`` named ``lumi`` with
+    ``constraint_name`` pointing to a ``gaussian_dist`` (mean ``lumi``, the measurement's
+    sigma), paired in the likelihood with the auxiliary datum as an inline number.
+
+    Raises:
+        relaxed.exceptions.RelaxedError: the pyhf workspace is invalid (relaxed's errors).
+        relaxed.hs3.HS3NotSupported: what HS3's histfactory_dist cannot express: measurement
+            ``auxdata``/``sigmas``/``factors`` overrides on parameters other than lumi, or an
+            interpolation code with no HS3 name.
+
+    Example:
+        >>> from relaxed.hs3 import from_pyhf
+        >>> doc = from_pyhf({"channels": [{"name": "SR", "samples": [
+        ...     {"name": "sig", "data": [12.0, 11.0],
+        ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        ...     {"name": "bkg", "data": [50.0, 52.0],
+        ...      "modifiers": [{"name": "unc", "type": "shapesys", "data": [3.0, 7.0]}]}]}],
+        ...     "observations": [{"name": "SR", "data": [51.0, 48.0]}], "version": "1.0.0",
+        ...     "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}]})
+        >>> doc["metadata"]["hs3_version"], doc["distributions"][0]["name"]
+        ('0.2', 'model_SR')
+        >>> doc["distributions"][0]["samples"][1]["modifiers"][0]["parameters"]
+        ['unc_0', 'unc_1']
+    """
+    ws = spec if isinstance(spec, Workspace) else Workspace(spec)
+    source = ws.spec
+    meas = ws.get_measurement(measurement)
+    meas_index = [m["name"] for m in source["measurements"]].index(meas["name"])
+    codes = _codes(modifier_settings)
+    interpolation = {}
+    for mtype, code in codes.items():
+        value = hs3_interpolation(mtype, code)
+        if value is None:
+            raise HS3NotSupported(
+                f"{mtype} interpolation {code} has no HS3 name", f"modifier_settings.{mtype}"
+            )
+        interpolation[mtype] = value
+    model = ws.model(
+        measurement_name=meas["name"],
+        modifier_settings={t: {"interpcode": c} for t, c in codes.items()},
+    )
+    config = model.config
+    types: dict[str, str] = {}
+    for channel in source["channels"]:
+        for sample in channel["samples"]:
+            for mod in sample["modifiers"]:
+                types.setdefault(mod["name"], mod["type"])
+    lumi_cfg: Mapping[str, Any] = {}
+    for i, par in enumerate(meas["config"].get("parameters", [])):
+        if par["name"] not in types:
+            continue  # pyhf ignores the configuration of parameters the model lacks
+        if types[par["name"]] == "lumi":
+            lumi_cfg = par
+            continue
+        for key in ("auxdata", "sigmas", "factors"):
+            if key in par:
+                raise HS3NotSupported(
+                    f"a measurement '{key}' for parameter '{par['name']}': HS3's "
+                    "histfactory_dist has no field for it",
+                    f"measurements[{meas_index}].config.parameters[{i}].{key}",
+                )
+    per_bin = {name for name, t in types.items() if t in PER_BIN_MODIFIERS}
+    hs3_names = _bin_names(config, per_bin)
+    nbins = {c["name"]: len(c["samples"][0]["data"]) for c in source["channels"]}
+    staterror_offset: dict[tuple[str, str], int] = {}
+    for name in per_bin:
+        if types[name] != "staterror":
+            continue
+        chans = sorted(
+            c["name"]
+            for c in source["channels"]
+            if any(m["name"] == name for s in c["samples"] for m in s["modifiers"])
+        )
+        offset = 0
+        for c in chans:
+            staterror_offset[(name, c)] = offset
+            offset += nbins[c]
+
+    observed = ws.observations()
+    distributions: list[dict[str, Any]] = []
+    data: list[dict[str, Any]] = []
+    for channel in source["channels"]:
+        c = channel["name"]
+        if c not in observed:
+            raise InvalidHS3(f"no observed data for channel '{c}'", "observations")
+        axis = {"name": f"obs_x_{c}", "min": 0.0, "max": float(nbins[c]), "nbins": nbins[c]}
+        samples = []
+        for sample in channel["samples"]:
+            mods = []
+            errors = None
+            for mod in sample["modifiers"]:
+                name, mtype = mod["name"], mod["type"]
+                out: dict[str, Any] = {"name": name, "type": mtype}
+                if mtype == "lumi":
+                    out.update(type="normfactor", parameter=name, constraint_name=LUMI_CONSTRAINT)
+                elif mtype == "normfactor":
+                    out["parameter"] = name
+                elif mtype == "normsys":
+                    out.update(parameter=name, constraint="Gauss")
+                    out["interpolation"] = interpolation["normsys"]
+                    out["data"] = {"hi": float(mod["data"]["hi"]), "lo": float(mod["data"]["lo"])}
+                elif mtype == "histosys":
+                    out.update(parameter=name, constraint="Gauss")
+                    out["interpolation"] = interpolation["histosys"]
+                    out["data"] = {
+                        "hi": {"contents": _floats(mod["data"]["hi_data"])},
+                        "lo": {"contents": _floats(mod["data"]["lo_data"])},
+                    }
+                elif mtype == "shapesys":
+                    out.update(parameters=hs3_names[name], constraint="Poisson")
+                    out["data"] = {"vals": _floats(mod["data"])}
+                elif mtype == "shapefactor":
+                    out["parameters"] = hs3_names[name]
+                else:  # staterror: this channel's part of the set
+                    start = staterror_offset[(name, c)]
+                    out["parameters"] = hs3_names[name][start : start + nbins[c]]
+                    out["constraint"] = "Gauss"
+                    errors = _floats(mod["data"])
+                mods.append(out)
+            contents: dict[str, Any] = {"contents": _floats(sample["data"])}
+            if errors is not None:
+                contents["errors"] = errors
+            samples.append({"name": sample["name"], "data": contents, "modifiers": mods})
+        distributions.append(
+            {"name": f"model_{c}", "type": "histfactory_dist", "axes": [axis], "samples": samples}
+        )
+        data.append(
+            {
+                "name": f"obsData_{c}",
+                "type": "binned",
+                "axes": [axis],
+                "contents": _floats(observed[c]),
+            }
+        )
+
+    meas_name = meas["name"] or "measurement"
+    likelihood: dict[str, Any] = {
+        "name": f"{meas_name}_likelihood",
+        "distributions": [d["name"] for d in distributions],
+        "data": [d["name"] for d in data],
+    }
+    if "lumi" in types and types["lumi"] == "lumi":
+        distributions.append(
+            {
+                "name": LUMI_CONSTRAINT,
+                "type": "gaussian_dist",
+                "x": "nom_lumi",
+                "mean": "lumi",
+                "sigma": float(lumi_cfg["sigmas"][0]),
+            }
+        )
+        likelihood["distributions"].append(LUMI_CONSTRAINT)
+        likelihood["data"].append(float(lumi_cfg["auxdata"][0]))
+
+    inits, bounds, fixed = (
+        config.suggested_init(),
+        config.suggested_bounds(),
+        config.suggested_fixed(),
+    )
+    axes, values = [], []
+    for name in config.par_order:
+        sl = config.par_slice(name)
+        for i, hs3 in enumerate(hs3_names[name]):
+            k = sl.start + i
+            axes.append({"name": hs3, "min": float(bounds[k][0]), "max": float(bounds[k][1])})
+            value: dict[str, Any] = {"name": hs3, "value": float(inits[k])}
+            if fixed[k]:
+                value["const"] = True
+            values.append(value)
+    analysis: dict[str, Any] = {
+        "name": meas_name,
+        "likelihood": likelihood["name"],
+        "domains": [f"{meas_name}_domain"],
+        "init": PARAMETER_POINT,
+    }
+    if config.poi_name is not None:
+        analysis["parameters_of_interest"] = [hs3_names[config.poi_name][0]]
+    import relaxed  # here: relaxed imports this package while it initialises
+
+    doc = {
+        "distributions": distributions,
+        "data": data,
+        "likelihoods": [likelihood],
+        "domains": [{"name": f"{meas_name}_domain", "type": "product_domain", "axes": axes}],
+        "parameter_points": [{"name": PARAMETER_POINT, "parameters": values}],
+        "analyses": [analysis],
+        "metadata": {
+            "hs3_version": "0.2",
+            "packages": [{"name": "relaxed", "version": relaxed.__version__}],
+        },
+    }
+    validate(doc)
+    return doc

@@ -1,0 +1,626 @@
+"""Translation of one HS3 likelihood (or one distribution) into a pyhf workspace.
+
+The result, a :class:`Translation`, holds the pyhf specification, the interpolation codes,
+and the map from HS3 parameter names to pyhf parameter sets: HS3 names every bin's parameter
+of a ``shapesys``, ``shapefactor`` or ``staterror`` (``uncorr_bkguncrt_0``, ...) while pyhf
+names the set (``uncorr_bkguncrt``, a parameter of length 2).
+
+What pyhf's format cannot express raises :class:`~relaxed.hs3.HS3NotSupported` with the JSON
+path; ``purpose="pyhf"`` words the message for :func:`relaxed.hs3.to_pyhf` ("cannot be
+expressed in pyhf's JSON format"), ``purpose="model"`` for the model builder ("not supported
+yet").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from relaxed.exceptions import RelaxedError
+from relaxed.histfactory import Workspace
+from relaxed.hs3.errors import HS3NotSupported, InvalidHS3
+from relaxed.hs3.measurement import domain_bounds, measurement_config
+from relaxed.hs3.selection import find, select_analysis, select_parameter_point
+from relaxed.hs3.validate import Index
+from relaxed.hs3.vocabulary import (
+    PER_BIN_MODIFIERS,
+    PYHF_DEFAULT_CODES,
+    modifier_parameters,
+    pyhf_code,
+    strip_channel_prefix,
+)
+
+__all__ = ["Translation", "translate", "ENGINE_CODES"]
+
+#: Interpolation codes relaxed's engine implements, per modifier type.
+ENGINE_CODES = {"normsys": ("code1", "code4"), "histosys": ("code0", "code2", "code4p")}
+_GAUSSIANS = ("gaussian_dist", "normal_dist")
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A pyhf workspace for one HS3 likelihood, and how its names relate to the HS3 ones.
+
+    Attributes:
+        spec: the pyhf workspace (``channels``, ``observations``, one measurement).
+        measurement: the name of that measurement.
+        modifier_settings: pyhf's interpolation codes, ``{"normsys": {"interpcode": ...},
+            "histosys": {...}}``.
+        parameters: HS3 parameter name -> (pyhf parameter set, component).
+        channels: pyhf channel name -> HS3 distribution name.
+        interpolation_paths: modifier type -> JSON path of a modifier that set its code
+            explicitly (``None`` where every one uses the default).
+        analysis, likelihood, parameter_point: the names that were used (or ``None``).
+
+    Example:
+        >>> import relaxed
+        >>> spec = {"channels": [{"name": "SR", "samples": [{"name": "s", "data": [5.0, 6.0],
+        ...     "modifiers": [{"name": "mu", "type": "normfactor", "data": None},
+        ...                   {"name": "u", "type": "shapesys", "data": [1.0, 2.0]}]}]}],
+        ...     "observations": [{"name": "SR", "data": [6.0, 7.0]}], "version": "1.0.0",
+        ...     "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}]}
+        >>> ws = relaxed.hs3.load(relaxed.hs3.from_pyhf(spec))
+        >>> tr = ws.translation()
+        >>> tr.parameters["u_1"], tr.analysis, tr.likelihood, tr.parameter_point
+        (('u', 1), 'm', 'm_likelihood', 'default_values')
+    """
+
+    spec: Mapping[str, Any]
+    measurement: str
+    modifier_settings: Mapping[str, Mapping[str, str]]
+    parameters: Mapping[str, tuple[str, int]]
+    channels: Mapping[str, str]
+    interpolation_paths: Mapping[str, str | None] = field(default_factory=dict)
+    analysis: str | None = None
+    likelihood: str | None = None
+    parameter_point: str | None = None
+
+
+@dataclass
+class _Occurrence:
+    channel: str
+    sample: str
+    path: str
+    modifier: Mapping[str, Any]
+    mtype: str
+    params: tuple[str, ...]
+
+
+class _Translator:
+    def __init__(self, doc: Mapping[str, Any], index: Index, purpose: str) -> None:
+        self.doc = doc
+        self.index = index
+        self.purpose = purpose
+
+    def unsupported(self, path: str, what: str) -> HS3NotSupported:
+        if self.purpose == "pyhf":
+            return HS3NotSupported(f"{what}: cannot be expressed in pyhf's JSON format", path)
+        return HS3NotSupported(
+            f"{what}: not supported yet (relaxed builds HS3 models through pyhf's format, "
+            "which cannot express it)",
+            path,
+        )
+
+    # -- the distributions and data of the likelihood --------------------------------------
+    def pairs(
+        self, lh: Mapping[str, Any], lpath: str
+    ) -> tuple[list[tuple[str, str, Any, str]], list[tuple[str, Any, str]]]:
+        """(distribution, its path, data reference, path of the reference) of the HistFactory
+        channels, and (name, observed reference, path) of the Gaussian constraint terms."""
+        channels: list[tuple[str, str, Any, str]] = []
+        gaussians: list[tuple[str, Any, str]] = []
+        for k, (name, ref) in enumerate(zip(lh["distributions"], lh["data"], strict=True)):
+            dist, dpath = find(self.doc, self.index, "distributions", name)
+            where = f"{lpath}.distributions[{k}]"
+            if dist["type"] == "histfactory_dist":
+                channels.append((name, dpath, ref, f"{lpath}.data[{k}]"))
+            elif dist["type"] in _GAUSSIANS:
+                gaussians.append((name, ref, where))
+            else:
+                raise self.unsupported(where, f"a distribution of type '{dist['type']}' ('{name}')")
+        for k, name in enumerate(lh.get("aux_distributions", [])):
+            dist, _ = find(self.doc, self.index, "distributions", name)
+            where = f"{lpath}.aux_distributions[{k}]"
+            if dist["type"] not in _GAUSSIANS:
+                raise self.unsupported(where, f"an auxiliary distribution of type '{dist['type']}'")
+            gaussians.append((name, None, where))
+        if not channels:
+            raise self.unsupported(
+                f"{lpath}.distributions", "a likelihood without histfactory_dist"
+            )
+        seen: dict[str, str] = {}
+        for name, _, _, where in channels:
+            if name in seen:
+                raise self.unsupported(where, f"distribution '{name}' used twice in one likelihood")
+            seen[name] = where
+        return channels, gaussians
+
+    def observed(self, ref: Any, where: str) -> list[float]:
+        """Observed main counts of a channel from a data reference."""
+        if not isinstance(ref, str):
+            raise InvalidHS3(
+                f"a histfactory_dist needs a binned data set, got the number {ref!r}", where
+            )
+        data, dpath = find(self.doc, self.index, "data", ref)
+        if data["type"] != "binned":
+            raise self.unsupported(dpath, f"{data['type']} data ('{ref}') for a histfactory_dist")
+        return _counts(data["contents"], f"{dpath}.contents")
+
+    # -- modifiers -------------------------------------------------------------------------
+    def occurrences(
+        self, channels: Sequence[tuple[str, str, str]], lumi_allowed: bool
+    ) -> tuple[list[_Occurrence], dict[str, tuple[str, str]], dict[str, str]]:
+        """Every modifier of the channels (pyhf channel, distribution, path), checked; the
+        interpolation codes found (type -> (code, path)); and the constrained normfactors
+        (parameter -> constraint distribution)."""
+        occs: list[_Occurrence] = []
+        codes: dict[str, tuple[str, str]] = {}
+        lumi: dict[str, str] = {}
+        lumi_paths: dict[str, str] = {}
+        for channel, name, dpath in channels:
+            dist, _ = find(self.doc, self.index, "distributions", name)
+            nbins = self.index.nbins[name]
+            self.check_staterror_config(dist, dpath)
+            for j, sample in enumerate(dist["samples"]):
+                sname = self.index.sample_names[name][j]
+                for k, mod in enumerate(sample.get("modifiers", [])):
+                    mpath = f"{dpath}.samples[{j}].modifiers[{k}]"
+                    mtype = mod["type"]
+                    params = modifier_parameters(mod, nbins, strip_channel_prefix(name))
+                    for p in params:
+                        if p in self.index.positions["functions"]:
+                            raise self.unsupported(mpath, f"parameter '{p}', which is a function")
+                    self.check_constraint(mod, mtype, mpath)
+                    if mtype in ("normsys", "histosys"):
+                        self.check_code(mod, mtype, mpath, codes)
+                    if mtype == "normsys":
+                        for key in ("hi", "lo"):
+                            if not mod["data"][key] > 0:
+                                raise InvalidHS3(
+                                    f"normsys factors must be > 0, got {mod['data'][key]!r}",
+                                    f"{mpath}.data.{key}",
+                                )
+                    if "constraint_name" in mod:
+                        if mtype != "normfactor":
+                            raise self.unsupported(
+                                f"{mpath}.constraint_name", f"a constraint_name on a {mtype}"
+                            )
+                        if lumi_allowed:
+                            p = params[0]
+                            if lumi.setdefault(p, mod["constraint_name"]) != mod["constraint_name"]:
+                                raise self.unsupported(
+                                    f"{mpath}.constraint_name",
+                                    f"normfactor parameter '{p}' with two constraints",
+                                )
+                            lumi_paths.setdefault(p, mpath)
+                    occs.append(_Occurrence(channel, sname, mpath, mod, mtype, params))
+        if lumi_allowed:
+            for occ in occs:
+                p = occ.params[0]
+                if (
+                    occ.mtype == "normfactor"
+                    and p in lumi
+                    and "constraint_name" not in occ.modifier
+                ):
+                    raise self.unsupported(
+                        occ.path,
+                        f"normfactor parameter '{p}' constrained at {lumi_paths[p]} but not here",
+                    )
+        return occs, codes, lumi
+
+    def check_staterror_config(self, dist: Mapping[str, Any], dpath: str) -> None:
+        cfg = dist.get("staterror")
+        if not isinstance(cfg, Mapping):
+            return
+        if cfg.get("relThreshold", 0) > 0:
+            raise self.unsupported(
+                f"{dpath}.staterror.relThreshold", "a staterror threshold (relThreshold > 0)"
+            )
+        if cfg.get("constraint", "Gauss") != "Gauss":
+            raise self.unsupported(
+                f"{dpath}.staterror.constraint",
+                f"a {cfg['constraint']} staterror constraint (pyhf's staterror is Gaussian)",
+            )
+
+    def check_constraint(self, mod: Mapping[str, Any], mtype: str, mpath: str) -> None:
+        constraint = mod.get("constraint")
+        allowed = {
+            "normfactor": (None,),
+            "shapefactor": (None,),
+            "normsys": (None, "Gauss"),
+            "histosys": (None, "Gauss"),
+            "staterror": (None, "Gauss"),
+            "shapesys": (None, "Poisson"),
+        }[mtype]
+        if constraint in allowed:
+            return
+        pyhf = {
+            "normfactor": "pyhf's normfactor is unconstrained",
+            "shapefactor": "pyhf's shapefactor is unconstrained",
+            "normsys": "pyhf constrains normsys with a unit Gaussian",
+            "histosys": "pyhf constrains histosys with a unit Gaussian",
+            "staterror": "pyhf's staterror constraint is Gaussian",
+            "shapesys": "pyhf's shapesys constraint is Poisson",
+        }[mtype]
+        raise self.unsupported(
+            f"{mpath}.constraint", f"a {constraint} constraint on a {mtype} modifier ({pyhf})"
+        )
+
+    def check_code(
+        self, mod: Mapping[str, Any], mtype: str, mpath: str, codes: dict[str, tuple[str, str]]
+    ) -> None:
+        value = mod.get("interpolation")
+        where = f"{mpath}.interpolation" if value is not None else mpath
+        code = pyhf_code(mtype, value)
+        if code is None:
+            raise self.unsupported(where, f"interpolation {value!r} on a {mtype} modifier")
+        if self.purpose == "model" and code not in ENGINE_CODES[mtype]:
+            raise self.unsupported(
+                where, f"interpolation {value!r} on a {mtype} modifier (pyhf's {code})"
+            )
+        if mtype not in codes:
+            codes[mtype] = (code, where if value is not None else "")
+        elif codes[mtype][0] != code:
+            first = codes[mtype][1] or "a modifier without interpolation (the default)"
+            here = code if value is not None else f"{code} (the default: none given)"
+            raise self.unsupported(
+                where,
+                f"{mtype} interpolation {here} here but {codes[mtype][0]} at {first} (pyhf "
+                "applies one interpolation per modifier type)",
+            )
+        elif value is not None and not codes[mtype][1]:
+            codes[mtype] = (code, where)
+
+    # -- parameter sets --------------------------------------------------------------------
+    def parameter_sets(
+        self, occs: list[_Occurrence], lumi_param: str | None
+    ) -> tuple[dict[str, tuple[str, int]], dict[str, str]]:
+        """HS3 parameter -> (pyhf set, component), and the pyhf set of each modifier (by
+        path)."""
+        owner: dict[str, tuple[Any, str]] = {}
+        scalar_types: dict[str, dict[str, str]] = {}
+        groups: dict[Any, list[_Occurrence]] = {}
+        staterror_tuple: dict[str, tuple[tuple[str, ...], str]] = {}
+        for occ in occs:
+            if occ.mtype in PER_BIN_MODIFIERS:
+                label = occ.modifier.get("name") or f"{occ.mtype}_{occ.channel}"
+                if occ.mtype == "shapesys":
+                    key: Any = ("shapesys", occ.path)
+                elif occ.mtype == "shapefactor":
+                    key = ("shapefactor", occ.params)
+                else:
+                    first = staterror_tuple.setdefault(occ.channel, (occ.params, occ.path))
+                    if first[0] != occ.params:
+                        raise self.unsupported(
+                            occ.path,
+                            f"two staterror parameter lists in channel '{occ.channel}' (also "
+                            f"at {first[1]}); pyhf's staterror has one per channel",
+                        )
+                    key = ("staterror", label)
+                groups.setdefault(key, []).append(occ)
+            else:
+                p = occ.params[0]
+                types = scalar_types.setdefault(p, {})
+                types.setdefault(occ.mtype, occ.path)
+                if len(types) > 1 and set(types) != {"normsys", "histosys"}:
+                    (t1, p1), (t2, p2) = list(types.items())[:2]
+                    raise self.unsupported(
+                        occ.path,
+                        f"parameter '{p}' used by a {t1} (at {p1}) and a {t2} (at {p2}); pyhf "
+                        "needs separate parameters",
+                    )
+                key = ("scalar", p)
+            for p in occ.params:
+                previous = owner.setdefault(p, (key, occ.path))
+                if previous[0] != key:
+                    raise self.unsupported(
+                        occ.path,
+                        f"parameter '{p}' shared with the {previous[0][0]} at {previous[1]} "
+                        "(pyhf cannot share a parameter between these parameter sets)",
+                    )
+        names: dict[str, tuple[str, int]] = {}
+        taken: set[str] = set()
+        for p in scalar_types:
+            pyhf_name = "lumi" if p == lumi_param else p
+            if pyhf_name == "lumi" and p != lumi_param and lumi_param is not None:
+                raise self.unsupported(
+                    scalar_types[p][next(iter(scalar_types[p]))],
+                    f"parameter 'lumi' and the constrained normfactor '{lumi_param}' (pyhf "
+                    "names its luminosity parameter 'lumi')",
+                )
+            names[p] = (pyhf_name, 0)
+            taken.add(pyhf_name)
+        by_path: dict[str, str] = {}
+        for key, members in _split_staterrors(groups).items():
+            first = members[0]
+            label = first.modifier.get("name") or f"{first.mtype}_{first.channel}"
+            pyhf_name = label if len(key) == 2 else f"{label}_{key[2]}"
+            if pyhf_name in taken:
+                pyhf_name = f"{label}_{first.channel}"
+                if first.mtype == "shapesys":
+                    pyhf_name += f"_{first.sample}"
+            candidate, n = pyhf_name, 2
+            while candidate in taken:
+                candidate, n = f"{pyhf_name}_{n}", n + 1
+            taken.add(candidate)
+            if key[0] == "staterror":
+                chans = sorted({m.channel for m in members})
+                offset = 0
+                for c in chans:
+                    params = staterror_tuple[c][0]
+                    for i, p in enumerate(params):
+                        names[p] = (candidate, offset + i)
+                    offset += len(params)
+            else:
+                for i, p in enumerate(first.params):
+                    names[p] = (candidate, i)
+            for m in members:
+                by_path[m.path] = candidate
+        for occ in occs:
+            by_path.setdefault(occ.path, names[occ.params[0]][0])
+        return names, by_path
+
+
+def _counts(values: Sequence[Any], path: str) -> list[float]:
+    counts = [float(v) for v in values]
+    for b, v in enumerate(counts):
+        if v < 0:
+            raise InvalidHS3(f"observed counts must be >= 0, got {v!r}", f"{path}[{b}]")
+    return counts
+
+
+def _split_staterrors(groups: dict[Any, list[_Occurrence]]) -> dict[Any, list[_Occurrence]]:
+    """Staterror modifiers of one name in several channels form one pyhf set only if every
+    sample carrying it does so in all those channels (pyhf's rule); otherwise one set per
+    channel (the same likelihood: the constraints are per bin either way)."""
+    out: dict[Any, list[_Occurrence]] = {}
+    for key, members in groups.items():
+        chans = {m.channel for m in members}
+        per_sample: dict[str, set[str]] = {}
+        for m in members:
+            per_sample.setdefault(m.sample, set()).add(m.channel)
+        if key[0] != "staterror" or all(c == chans for c in per_sample.values()):
+            out[key] = members
+            continue
+        for m in members:
+            out.setdefault((*key, m.channel), []).append(m)
+    return out
+
+
+def _pyhf_modifier(
+    occ: _Occurrence, name: str, sample: Mapping[str, Any], is_lumi: bool
+) -> dict[str, Any]:
+    mod = occ.modifier
+    if occ.mtype == "normfactor":
+        return {"name": name, "type": "lumi" if is_lumi else "normfactor", "data": None}
+    if occ.mtype == "normsys":
+        data: Any = {"hi": float(mod["data"]["hi"]), "lo": float(mod["data"]["lo"])}
+    elif occ.mtype == "histosys":
+        data = {
+            "hi_data": [float(v) for v in mod["data"]["hi"]["contents"]],
+            "lo_data": [float(v) for v in mod["data"]["lo"]["contents"]],
+        }
+    elif occ.mtype == "shapesys":
+        data = [float(v) for v in mod["data"]["vals"]]
+    elif occ.mtype == "staterror":
+        data = [float(v) for v in sample["data"]["errors"]]
+    else:
+        data = None
+    return {"name": name, "type": occ.mtype, "data": data}
+
+
+def translate(
+    doc: Mapping[str, Any],
+    index: Index,
+    analysis: str | None = None,
+    parameter_point: str | None = None,
+    purpose: str = "model",
+    distribution: str | None = None,
+    data: Any = None,
+) -> Translation:
+    """Translate an analysis's likelihood (or, with ``distribution``, that one
+    ``histfactory_dist`` alone, paired with ``data``: a data set name or a list of counts)
+    into a pyhf workspace. See the module docstring of :mod:`relaxed.hs3` for the readings.
+
+    Example:
+        >>> import relaxed
+        >>> spec = {"channels": [{"name": "SR", "samples": [{"name": "s", "data": [5.0, 6.0],
+        ...     "modifiers": [{"name": "mu", "type": "normfactor", "data": None},
+        ...                   {"name": "u", "type": "shapesys", "data": [1.0, 2.0]}]}]}],
+        ...     "observations": [{"name": "SR", "data": [6.0, 7.0]}], "version": "1.0.0",
+        ...     "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}]}
+        >>> ws = relaxed.hs3.load(relaxed.hs3.from_pyhf(spec))
+        >>> from relaxed.hs3.validate import validate
+        >>> doc = ws.to_dict()
+        >>> tr = translate(doc, validate(doc), distribution="model_SR", data=[6.0, 7.0])
+        >>> tr.spec["observations"], tr.spec["measurements"][0]["config"]["poi"]
+        ([{'name': 'SR', 'data': [6.0, 7.0]}], '')
+    """
+    tr = _Translator(doc, index, purpose)
+    if distribution is None:
+        chosen, apath, lh, lpath = select_analysis(doc, index, analysis)
+        channels, gaussians = tr.pairs(lh, lpath)
+        lumi_allowed = True
+    else:
+        chosen, apath, lh, lpath = None, None, {"name": distribution}, "(distribution)"
+        _, dpath = find(doc, index, "distributions", distribution)
+        channels, gaussians = [(distribution, dpath, data, "data")], []
+        lumi_allowed = False
+    point, ppath = select_parameter_point(
+        doc, index, chosen, parameter_point, ambiguous_ok=distribution is not None
+    )
+
+    stripped = [strip_channel_prefix(name) for name, _, _, _ in channels]
+    if len(set(stripped)) != len(stripped):
+        stripped = [name for name, _, _, _ in channels]
+    channel_of = dict(zip(stripped, (name for name, _, _, _ in channels), strict=True))
+    occs, codes, lumi = tr.occurrences(
+        [(c, name, dpath) for c, (name, dpath, _, _) in zip(stripped, channels, strict=True)],
+        lumi_allowed,
+    )
+    values = {p["name"]: p for p in point["parameters"]} if point is not None else {}
+
+    # -- the luminosity: a normfactor whose constraint_name names a Gaussian -----------------
+    lumi_param: str | None = None
+    lumi_cfg: dict[str, Any] = {}
+    used_gaussians: set[str] = set()
+    if len(lumi) > 1:
+        raise tr.unsupported(
+            lpath, f"several constrained normfactors {sorted(lumi)} (pyhf has one lumi parameter)"
+        )
+    if lumi:
+        lumi_param, cname = next(iter(lumi.items()))
+        constraint, cpath = find(doc, index, "distributions", cname)
+        if constraint["type"] not in _GAUSSIANS:
+            raise tr.unsupported(
+                f"{cpath}.type",
+                f"a {constraint['type']} constraint on normfactor '{lumi_param}' (pyhf's lumi "
+                "constraint is Gaussian)",
+            )
+        if constraint.get("mean") != lumi_param:
+            raise tr.unsupported(
+                f"{cpath}.mean",
+                f"a Gaussian constraint of normfactor '{lumi_param}' whose mean is "
+                f"{constraint.get('mean')!r}",
+            )
+        sigma = constraint.get("sigma")
+        if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not sigma > 0:
+            raise tr.unsupported(f"{cpath}.sigma", f"a lumi constraint with sigma {sigma!r}")
+        aux = _gaussian_observed(tr, constraint, cpath, gaussians, values)
+        used_gaussians.add(cname)
+        lumi_cfg = {"name": "lumi", "auxdata": [aux], "sigmas": [float(sigma)]}
+    for name, _, where in gaussians:
+        if name not in used_gaussians:
+            raise tr.unsupported(
+                where, f"Gaussian distribution '{name}', which constrains no normfactor"
+            )
+
+    names, by_path = tr.parameter_sets(occs, lumi_param)
+
+    # -- channels and observations -----------------------------------------------------------
+    spec_channels = []
+    observations = []
+    by_sample: dict[tuple[str, str], list[_Occurrence]] = {}
+    for occ in occs:
+        by_sample.setdefault((occ.channel, occ.sample), []).append(occ)
+    for c, (name, _, ref, rpath) in zip(stripped, channels, strict=True):
+        dist, _ = find(doc, index, "distributions", name)
+        samples = []
+        for j, sample in enumerate(dist["samples"]):
+            sname = index.sample_names[name][j]
+            mods: list[dict[str, Any]] = []
+            seen: dict[tuple[str, str], str] = {}
+            for occ in by_sample.get((c, sname), []):
+                is_lumi = occ.mtype == "normfactor" and occ.params[0] == lumi_param
+                mod = _pyhf_modifier(occ, by_path[occ.path], sample, is_lumi)
+                key = (mod["name"], mod["type"])
+                if key in seen:
+                    raise tr.unsupported(
+                        occ.path,
+                        f"the {key[1]} '{key[0]}' twice on one sample (also at {seen[key]})",
+                    )
+                seen[key] = occ.path
+                mods.append(mod)
+            contents = [float(v) for v in sample["data"]["contents"]]
+            samples.append({"name": sname, "data": contents, "modifiers": mods})
+        spec_channels.append({"name": c, "samples": samples})
+        if distribution is not None and not isinstance(ref, str):
+            counts = _counts(list(ref), "data")
+            if len(counts) != index.nbins[name]:
+                raise InvalidHS3(
+                    f"{len(counts)} observed counts for the {index.nbins[name]} bins of "
+                    f"distribution '{name}'",
+                    "data",
+                )
+        else:
+            counts = tr.observed(ref, rpath)
+        observations.append({"name": c, "data": counts})
+
+    # -- measurement: POI, bounds from the domains, inits and fixed from the point -------------
+    poi = ""
+    if chosen is not None:
+        pois = list(chosen.get("parameters_of_interest", []))
+        if len(pois) > 1:
+            raise tr.unsupported(
+                f"{apath}.parameters_of_interest", f"several parameters of interest {pois}"
+            )
+        if pois:
+            if pois[0] not in names:
+                raise InvalidHS3(
+                    f"the parameter of interest '{pois[0]}' is not a parameter of likelihood "
+                    f"'{lh['name']}'",
+                    f"{apath}.parameters_of_interest[0]",
+                )
+            poi = names[pois[0]][0]
+            if sum(1 for name, _ in names.values() if name == poi) > 1:
+                raise tr.unsupported(
+                    f"{apath}.parameters_of_interest[0]",
+                    f"parameter of interest '{pois[0]}', one bin of the parameter set '{poi}'",
+                )
+    bounds = domain_bounds(doc, index, chosen, apath)
+    config = measurement_config(
+        tr.unsupported, spec_channels, names, bounds, values, ppath, lumi_cfg, point
+    )
+    measurement = (chosen or lh)["name"]
+    spec = {
+        "channels": spec_channels,
+        "observations": observations,
+        "measurements": [{"name": measurement, "config": {"poi": poi, "parameters": config}}],
+        "version": "1.0.0",
+    }
+    try:
+        Workspace(spec)
+    except RelaxedError as err:
+        raise InvalidHS3(
+            f"the pyhf translation of '{lh['name']}' is invalid: {err} (pyhf channels are "
+            f"distributions {channel_of})",
+            lpath,
+        ) from err
+    settings = {
+        t: {"interpcode": codes[t][0] if t in codes else default}
+        for t, default in PYHF_DEFAULT_CODES.items()
+    }
+    return Translation(
+        spec=spec,
+        measurement=measurement,
+        modifier_settings=settings,
+        parameters=names,
+        channels=channel_of,
+        interpolation_paths={t: (codes[t][1] or None) if t in codes else None for t in settings},
+        analysis=None if chosen is None else chosen["name"],
+        likelihood=lh["name"] if distribution is None else None,
+        parameter_point=None if point is None else point["name"],
+    )
+
+
+def _gaussian_observed(
+    tr: _Translator,
+    constraint: Mapping[str, Any],
+    cpath: str,
+    gaussians: Sequence[tuple[str, Any, str]],
+    values: Mapping[str, Mapping[str, Any]],
+) -> float:
+    """The observed value (auxiliary datum) of a Gaussian constraint: its data in the
+    likelihood, else its ``x`` when a number, else the parameter point's value of ``x``."""
+    for name, ref, where in gaussians:
+        if name != constraint["name"] or ref is None:
+            continue
+        if isinstance(ref, (int, float)) and not isinstance(ref, bool):
+            return float(ref)
+        data, dpath = find(tr.doc, tr.index, "data", ref)
+        if data["type"] == "point":
+            return float(data["value"])
+        if data["type"] == "binned" and len(data["contents"]) == 1:
+            return float(data["contents"][0])
+        raise tr.unsupported(where, f"{data['type']} data for a Gaussian constraint")
+    x = constraint.get("x")
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return float(x)
+    if isinstance(x, str) and x in values:
+        return float(values[x]["value"])
+    raise InvalidHS3(
+        f"no observed value for the constraint's x {x!r}: pair the distribution with data in "
+        "the likelihood, or give x a value in the parameter point",
+        f"{cpath}.x",
+    )
