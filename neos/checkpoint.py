@@ -17,7 +17,8 @@ A training run (:func:`neos.train.train`) writes into one folder:
 
 - ``metrics.json``: a copy of the checkpoint's ``metrics``, written right after every
   checkpoint (never on its own), so both always name the same step.
-- ``workspace.json``, ``summary.png``, ``training.gif`` (:data:`FINAL_OUTPUTS`): written once
+- ``workspace.json``, ``workspace_hs3.json``, ``summary.png``, ``training.gif``
+  (:data:`FINAL_OUTPUTS`): written once
   the run finishes, before the finished checkpoint, and removed as soon as a later,
   unfinished checkpoint is saved (when a finished run is continued).
 
@@ -94,7 +95,7 @@ CHECKPOINT = "checkpoint.npz"
 #: The metrics' file name in a run's folder.
 METRICS = "metrics.json"
 #: What a finished run adds: the trained workspace and the figures.
-FINAL_OUTPUTS = ("workspace.json", "summary.png", "training.gif")
+FINAL_OUTPUTS = ("workspace.json", "workspace_hs3.json", "summary.png", "training.gif")
 #: Every file a training run writes.
 OUTPUTS = (CHECKPOINT, METRICS, *FINAL_OUTPUTS)
 #: The ``format`` entry of a checkpoint's metadata.

@@ -348,7 +348,8 @@ def _train_command(**params: Any) -> Any:
     """Train a network for the expected CLs (the main job).
 
     Prints the expected CLs before and after training (a line, or --json); writes
-    metrics.json, workspace.json, summary.png, training.gif (the built-in blobs only) and
+    metrics.json, workspace.json (pyhf), workspace_hs3.json (HS3), summary.png, training.gif
+    (the built-in blobs only) and
     checkpoint.npz into --out. --analysis FILE trains on your own samples, systematics and
     channels (neos/examples/dilepton.toml).
     A folder that already holds a run is refused unless --resume (continue it; a finished

@@ -22,7 +22,8 @@ anything is computed, and writes (see :mod:`neos.checkpoint` for the layout):
   interrupted, each time followed by ``metrics.json`` for the same step: the checkpoint
   carries the metrics history and is the source of truth;
 - when the run finishes: ``workspace.json`` (the trained analysis as a pyhf workspace built
-  from ordinary histograms of an independent test sample), ``summary.png``, ``training.gif``
+  from ordinary histograms of an independent test sample), ``workspace_hs3.json`` (the same
+  analysis as an HS3 document, :func:`relaxed.hs3.from_pyhf`), ``summary.png``, ``training.gif``
   (the steps of the last session), then the finished checkpoint and the final
   ``metrics.json``.
 
@@ -743,6 +744,10 @@ def train(
             writes: list[Callable[[], None]] = [
                 lambda: write_text_atomic(
                     folder / "workspace.json", json.dumps(ws_spec, indent=2) + "\n"
+                ),
+                lambda: write_text_atomic(
+                    folder / "workspace_hs3.json",
+                    json.dumps(relaxed.hs3.from_pyhf(ws_spec), indent=2) + "\n",
                 ),
                 lambda: plot.save_summary(folder / "summary.png", result),
             ]

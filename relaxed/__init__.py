@@ -32,6 +32,7 @@ def __getattr__(name: str) -> object:
         return importlib.import_module("relaxed.hs3")
     raise AttributeError(f"module 'relaxed' has no attribute {name!r}")
 
+
 __all__ = [
     "Model",
     "ModelConfig",

@@ -26,7 +26,8 @@ def run(tmp_path_factory):
 
 def test_outputs_and_metrics(run):
     out, result = run
-    for name in ("metrics.json", "workspace.json", "checkpoint.npz", "summary.png", "training.gif"):
+    names = ("metrics.json", "workspace.json", "workspace_hs3.json", "checkpoint.npz")
+    for name in (*names, "summary.png", "training.gif"):
         assert (out / name).stat().st_size > 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == [1, 2, 3]
@@ -62,6 +63,12 @@ def test_hard_cls_is_reproduced_from_the_file(run):
     data = relaxed.Workspace(spec).data(model)
     cls = relaxed.infer.hypotest(1.0, data, model)
     np.testing.assert_allclose(cls, result["cls_hard_test"], rtol=1e-10)
+    # the HS3 export is the same analysis
+    hs3 = relaxed.hs3.load(out / "workspace_hs3.json")
+    hs3_model = hs3.model()
+    assert hs3_model.config.par_order == model.config.par_order
+    cls_hs3 = relaxed.infer.hypotest(1.0, hs3.data(hs3_model), hs3_model)
+    np.testing.assert_allclose(cls_hs3, result["cls_hard_test"], rtol=1e-10)
 
 
 def test_hard_workspace_cls_matches_pyhf(tight_pyhf):
