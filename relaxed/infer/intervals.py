@@ -113,11 +113,31 @@ def _cls_values(
     return jnp.concatenate([result.CLs[None], result.CLs_exp])
 
 
+def _cls_values_many(
+    mus: Array, model: Model, data: Array, init: Array, key: Array, setup: _Setup
+) -> Array:
+    """:func:`_cls_values` at each of ``mus``, shape (k, 6). Asymptotically the fits that do
+    not depend on the POI value run once for all of them
+    (:func:`relaxed.infer.calculators._asimov_stats_many`); toys are mapped."""
+    if setup.calctype != "asymptotics":
+        return jax.vmap(lambda mu: _cls_values(mu, model, data, init, key, setup))(mus)
+    base = dict(setup.calc_kwargs)["calc_base_dist"]
+    teststat, q, q_A, _, converged = calculators._asimov_stats_many(
+        model, data, mus, init, setup.config, setup.test_stat
+    )
+    result = jax.vmap(lambda t, a, b, c: calculators._asymptotic_pvalues(t, a, b, base, c))(
+        teststat, q, q_A, converged
+    )
+    if setup.test_stat == "q0":
+        return jnp.concatenate([result.CLsb[:, None], result.CLsb_exp], axis=1)
+    return jnp.concatenate([result.CLs[:, None], result.CLs_exp], axis=1)
+
+
 @partial(jax.jit, static_argnums=(5,))
 def _scan_values(
     scan: Array, model: Model, data: Array, init: Array, key: Array, setup: _Setup
 ) -> Array:
-    return jax.vmap(lambda mu: _cls_values(mu, model, data, init, key, setup))(scan)
+    return _cls_values_many(scan, model, data, init, key, setup)
 
 
 def _interp_limits(scan: Array, values: Array, level: ArrayLike) -> Array:
@@ -375,7 +395,7 @@ def _search(
     at its two ends (shape (2, 6)). The bracket never leaves the POI's bounds
     (``setup.config``): a test outside them would hold the POI where the fits cannot go.
     """
-    six = jax.vmap(lambda mu: _cls_values(mu, model, data, init, key, setup))
+    six = lambda mus: _cls_values_many(mus, model, data, init, key, setup)  # noqa: E731
     poi_lo, poi_hi = setup.config.bounds[model._layout.poi_index]
     index = jnp.arange(6)
 
