@@ -35,8 +35,8 @@ HELLO = textwrap.dedent(
 )
 
 
-def _run(folder: Path) -> list:
-    env = dict(os.environ, RELAXED_CACHE_DIR=str(folder))
+def _run(folder: Path, optimize_for: str = "run") -> list:
+    env = dict(os.environ, RELAXED_CACHE_DIR=str(folder), RELAXED_OPTIMIZE_FOR=optimize_for)
     done = subprocess.run(
         [sys.executable, "-c", HELLO], capture_output=True, text=True, env=env, timeout=600
     )
@@ -70,6 +70,62 @@ def test_stored_executables_survive_a_warm_jax_cache_and_damage(tmp_path) -> Non
     damaged.write_bytes(b"not an executable")
     assert _run(tmp_path) == first  # hypotest's stored copy loads; upper_limit's is replaced
     assert damaged.read_bytes() != b"not an executable"
+
+
+def test_programs_optimised_for_compilation_give_the_same_numbers(tmp_path) -> None:
+    """``RELAXED_OPTIMIZE_FOR=compile`` (LLVM's optimisation off) stores its own programs,
+    next to those optimised for running, and they compute the same numbers."""
+    fast_compile = _run(tmp_path, "compile")
+    assert len(list((tmp_path / "executables").iterdir())) == 2
+    fast_run = _run(tmp_path, "run")
+    assert len(list((tmp_path / "executables").iterdir())) == 4
+    assert fast_compile[0] == pytest.approx(fast_run[0], rel=1e-12, abs=0)
+    assert fast_compile[1] == pytest.approx(fast_run[1], rel=1e-12, abs=0)
+    assert fast_compile[2] == pytest.approx(fast_run[2], rel=1e-9, abs=0)
+
+
+def test_optimisation_mode_is_checked_and_chosen_by_the_command(
+    monkeypatch, tmp_path, hello_world_spec
+) -> None:
+    from click.testing import CliRunner
+
+    from neos.cli import _apply_optimization, cli
+
+    previous = cache.optimize_for()
+    path = tmp_path / "ws.json"
+    measurement = {"name": "m", "config": {"poi": "mu", "parameters": []}}
+    observation = {"name": "singlechannel", "data": [51.0, 48.0]}
+    workspace = {
+        **hello_world_spec,
+        "measurements": [measurement],
+        "observations": [observation],
+        "version": "1.0.0",
+    }
+    path.write_text(json.dumps(workspace))
+    done = CliRunner().invoke(cli, ["--optimize-for", "compile", "inspect", str(path)])
+    assert done.exit_code == 0, done.output
+    assert cache.optimize_for() == previous  # a command leaves the session's mode alone
+    try:
+        with pytest.raises(ValueError, match="unknown optimisation mode 'fast'"):
+            cache.optimize_for("fast")
+        _apply_optimization("auto", "cls", {"calctype": "asymptotics"})
+        assert cache.optimize_for() == "compile"
+        _apply_optimization("auto", "cls", {"calctype": "toybased"})
+        assert cache.optimize_for() == "run"
+        _apply_optimization("auto", "fit", {})
+        assert cache.optimize_for() == "compile"
+        _apply_optimization("auto", "train", {})
+        assert cache.optimize_for() == "run"
+        _apply_optimization("compile", "train", {})
+        assert cache.optimize_for() == "compile"
+        # an unknown value of the environment variable falls back to "run", with a warning
+        monkeypatch.setattr(cache, "_mode", [])
+        monkeypatch.setenv(cache.OPTIMIZATION_ENV_VAR, "quick")
+        with pytest.warns(UserWarning, match="RELAXED_OPTIMIZE_FOR='quick'"):
+            assert cache.optimize_for() == "run"
+    finally:
+        monkeypatch.undo()
+        cache.optimize_for(previous)
 
 
 def test_environment_variable_turns_the_cache_off(tmp_path) -> None:

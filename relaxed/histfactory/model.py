@@ -345,16 +345,19 @@ def _gather(model: Model, pars: Array) -> tuple[Array, ...]:
 
 
 def _product(factors: Array) -> Array:
-    """Product over the (few, packed) leading rows, written out: its gradient is then plain
-    products that XLA fuses, where ``jnp.prod``'s rule needs padded cumulative products. The
-    rows come from one ``unstack``, whose transpose is one stack; indexing row by row
-    transposes to a zero-padded full-size array per row, all summed (quadratic in the rows:
-    the eRJR likelihood's gradient took 1.5x as long)."""
-    rows = jnp.unstack(factors, axis=0)
-    out = rows[0]
-    for row in rows[1:]:
-        out = out * row
-    return out
+    """Product over the (few, packed) leading rows, as a pairwise tree: the rows (padded with
+    a row of ones to an even number) are folded in two and the halves multiplied, until one
+    row is left. The program has ``log2(rows)`` multiplications whatever the number of rows,
+    and its gradient as many. Written out row by row, the 22 normsys rows of the eRJR
+    likelihood made its value-and-gradient program 2.6 times as large (3.5k XLA instructions
+    against 1.4k) and twice as slow to compile, for the same run time; ``jnp.prod``'s gradient
+    needs padded cumulative products."""
+    while factors.shape[0] > 1:
+        if factors.shape[0] % 2:
+            factors = jnp.concatenate([factors, jnp.ones_like(factors[:1])])
+        halves = factors.reshape(2, factors.shape[0] // 2, *factors.shape[1:])
+        factors = halves[0] * halves[1]
+    return factors[0]
 
 
 def _per_bin(model: Model, per_channel: Array) -> Array:

@@ -319,14 +319,14 @@ def _best_minimum(
     solve = lambda x0: minimize(_objective, (model, data), x0, settings, curvature, fixed)  # noqa: E731
     if starts.shape[0] == 1:
         result = solve(starts[0])
-        return FitResult(result.x, twice_nll(result.x, data, model), result.nit, result.converged)
+        return FitResult(result.x, result.fun, result.nit, result.converged)
     results = jax.vmap(solve)(starts)
     # the choice of the start is not differentiated: derivatives flow through the best
     # minimum only (a losing start may sit where the objective is not finite)
     values = jnp.where(jnp.isfinite(results.fun), results.fun, jnp.inf)
     best = jnp.argmin(values)
     x = results.x[best]
-    return FitResult(x, twice_nll(x, data, model), results.nit[best], results.converged[best])
+    return FitResult(x, results.fun[best], results.nit[best], results.converged[best])
 
 
 def fit_batch(
