@@ -146,6 +146,10 @@ def _interp_limits(scan: Array, values: Array, level: ArrayLike) -> Array:
 
 
 def _results_list(scan: Array, values: Array) -> list[tuple[Array, list[Array]]]:
+    """``[(CLs_obs, [CLs_exp -2 .. +2 sigma]) for each point]``; concrete values as numpy
+    scalars (indexing a JAX array 6000 times for a 1000-point scan took 0.4 s)."""
+    if not checks.is_traced(values):
+        values = np.asarray(values)
     return [(values[k, 0], [values[k, j] for j in range(1, 6)]) for k in range(scan.shape[0])]
 
 
