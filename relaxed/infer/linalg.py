@@ -31,7 +31,17 @@ from jax.typing import ArrayLike
 __all__ = ["cholesky", "cho_solve", "solve_spd", "inv_spd"]
 
 
+#: Matrices up to this size are factored by straight-line code (the loop written out at trace
+#: time, with static indices): a Newton step of a few-parameter fit is then a handful of fused
+#: kernels instead of three small XLA while loops, whose per-iteration overhead dominated it.
+UNROLL_MAX = 12
+
+
 def _loop(n: int, body, init: Array) -> Array:
+    if n <= UNROLL_MAX:
+        for i in range(n):
+            init = body(i, init)
+        return init
     return jax.lax.fori_loop(0, n, body, init)
 
 
