@@ -26,8 +26,8 @@ a new process loads and runs without tracing, lowering or compiling. Another mac
 the folder (a cluster's home directory) compiles and stores its own copy once.
 
 Programs are optimised for running (the default) or, with :func:`optimize_for` ``("compile")``
-or ``RELAXED_OPTIMIZE_FOR=compile``, for a short compilation: the ``neos`` statistics
-commands, which run their program once, compile that way.
+or ``RELAXED_OPTIMIZE_FOR=compile``, for a short compilation: ``neos fit``, ``cls`` and
+``upper-limit``, which run their program once, compile that way.
 """
 
 from __future__ import annotations

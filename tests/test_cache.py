@@ -116,6 +116,8 @@ def test_optimisation_mode_is_checked_and_chosen_by_the_command(
         assert cache.optimize_for() == "compile"
         _apply_optimization("auto", "train", {})
         assert cache.optimize_for() == "run"
+        _apply_optimization("auto", "grid", {"upper_limits": True})
+        assert cache.optimize_for() == "run"
         _apply_optimization("compile", "train", {})
         assert cache.optimize_for() == "compile"
         # an unknown value of the environment variable falls back to "run", with a warning
