@@ -5,7 +5,7 @@ documents), every modifier type, and a model that is a JAX pytree: build it from
 differentiate through it, ``jit`` and ``vmap`` it.
 """
 
-from relaxed.histfactory import interpolation, schema
+from relaxed.histfactory import interpolation, modifiers, schema
 from relaxed.histfactory.config import DEFAULT_MODIFIER_SETTINGS, ModelConfig, ParamSet
 from relaxed.histfactory.model import Model, normal_logpdf, poisson_logpdf
 from relaxed.histfactory.patchset import Patch, PatchSet
@@ -20,6 +20,7 @@ __all__ = [
     "PatchSet",
     "Workspace",
     "interpolation",
+    "modifiers",
     "normal_logpdf",
     "poisson_logpdf",
     "schema",

@@ -35,9 +35,12 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from relaxed.histfactory.modifiers import UNITS
+
 __all__ = ["align"]
 
-_NEUTRAL_TYPES = ("normsys", "histosys")
+#: types with a neutral form (``ModifierUnit.neutral``): normsys and histosys
+_NEUTRAL_TYPES = tuple(name for name, unit in UNITS.items() if unit.has_neutral)
 _SHARED_FACTORS = ("normfactor", "lumi")
 
 
@@ -55,24 +58,23 @@ def _roles(base: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _modifier_keys(modifiers: Sequence[Mapping[str, Any]]) -> list[tuple[str, Any]]:
-    keys, nshapesys = [], 0
+    """(type, name) of each modifier; (type, position among its type) for a type whose names
+    are never shared (``ModifierUnit.shareable``: shapesys), as those name the point."""
+    keys: list[tuple[str, Any]] = []
+    counts: dict[str, int] = {}
     for m in modifiers:
-        if m["type"] == "shapesys":
-            keys.append(("shapesys", nshapesys))
-            nshapesys += 1
+        unit = UNITS.get(m["type"])  # an unknown type is left to the builder to name
+        if unit is not None and not unit.shareable:
+            keys.append((m["type"], counts.get(m["type"], 0)))
+            counts[m["type"]] = counts.get(m["type"], 0) + 1
         else:
             keys.append((m["type"], m["name"]))
     return keys
 
 
 def _neutral(template: Mapping[str, Any], nominal: Sequence[float]) -> dict[str, Any]:
-    if template["type"] == "normsys":
-        data: Any = {"hi": 1.0, "lo": 1.0}
-    elif template["type"] == "histosys":
-        data = {"hi_data": list(nominal), "lo_data": list(nominal)}
-    else:
-        data = None
-    return {"name": template["name"], "type": template["type"], "data": data}
+    unit = UNITS[template["type"]]
+    return unit.pyhf_entry(template["name"], unit.neutral(nominal))
 
 
 def _parameter_names(spec: Mapping[str, Any]) -> set[str]:

@@ -1,10 +1,10 @@
 """Parameter bookkeeping of a HistFactory model: names, order, slices, inits, bounds, fixed.
 
-Everything here is static (Python values, numpy index arrays): it is the part of a
-:class:`relaxed.Model` that does not change when yields change, so it is the pytree's
+Everything in :class:`Layout` is static (Python values, numpy index arrays): it is the part of
+a :class:`relaxed.Model` that does not change when yields change, so it is the pytree's
 auxiliary data and part of the jit cache key. The auxiliary data themselves depend on the
-yields (shapesys) and are arrays held by the model; :class:`ModelConfig` is a view that
-combines both, with pyhf's vocabulary.
+yields (shapesys) and are arrays held by the model; :class:`ModelConfig` is a view of a layout
+and those auxiliary data, with pyhf's vocabulary.
 """
 
 from __future__ import annotations
@@ -15,19 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from relaxed.exceptions import InvalidModel
+from relaxed.histfactory.modifiers import DEFAULT_MODIFIER_SETTINGS
 
 if TYPE_CHECKING:
     from jax import Array
 
-    from relaxed.histfactory.model import Model
-
-__all__ = ["ParamSet", "ModelConfig", "DEFAULT_MODIFIER_SETTINGS"]
-
-#: pyhf 0.7.6 defaults for both ``pyhf.Model(spec)`` and ``Workspace.model()``.
-DEFAULT_MODIFIER_SETTINGS: dict[str, dict[str, str]] = {
-    "normsys": {"interpcode": "code4"},
-    "histosys": {"interpcode": "code4p"},
-}
+__all__ = ["ParamSet", "Layout", "ModelConfig", "DEFAULT_MODIFIER_SETTINGS"]
 
 
 @dataclass(frozen=True)
@@ -194,7 +187,8 @@ class Layout:
 
 
 class ModelConfig:
-    """pyhf-style view of a model's configuration (``model.config``).
+    """pyhf-style view of a model's configuration (``model.config``): its static ``layout``
+    and its auxiliary data ``auxdata`` (an array, possibly traced); it holds no model.
 
     Example:
         >>> import relaxed
@@ -210,9 +204,9 @@ class ModelConfig:
         ([1.0, 1.0, 1.0], (0.0, 10.0))
     """
 
-    def __init__(self, layout: Layout, model: Model) -> None:
+    def __init__(self, layout: Layout, auxdata: Array) -> None:
         self._layout = layout
-        self._model = model
+        self._auxdata = auxdata
         self._by_name = {p.name: p for p in layout.paramsets}
 
     # -- structure -------------------------------------------------------------------------
@@ -333,7 +327,7 @@ class ModelConfig:
     @property
     def auxdata(self) -> Array:
         """Auxiliary data of the constraint terms (an array: it may depend on traced yields)."""
-        return self._model.auxdata
+        return self._auxdata
 
     @property
     def auxdata_order(self) -> list[str]:

@@ -26,6 +26,7 @@ group; no Python loop runs at evaluation time.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -42,20 +43,10 @@ from relaxed.histfactory.builder import build
 from relaxed.histfactory.config import Layout, ModelConfig
 from relaxed.histfactory.interpolation import PRECOMPUTED_CODES, histosys_weight
 from relaxed.histfactory.poisson import poisson_logpdf
+from relaxed.histfactory.summary import describe, format_summary
+from relaxed.pytree import leaf_fields, pytree_dataclass, static_field
 
 __all__ = ["Model", "poisson_logpdf", "normal_logpdf"]
-
-_LEAVES = (
-    "nominal",
-    "normsys_log_hi",
-    "normsys_log_lo",
-    "normsys_coeffs",
-    "histosys_up",
-    "histosys_dn",
-    "auxdata",
-    "aux_sigma",
-    "aux_factor",
-)
 
 
 def normal_logpdf(x: ArrayLike, mu: ArrayLike, sigma: ArrayLike) -> Array:
@@ -101,7 +92,8 @@ def _check_finite(spec: Mapping[str, Any]) -> None:
                 _finite(par[key], f"parameters[{p}].{key}", what, InvalidMeasurement)
 
 
-@jax.tree_util.register_pytree_node_class
+@pytree_dataclass
+@dataclasses.dataclass(frozen=True, init=False, eq=False, repr=False)
 class Model:
     """A HistFactory model built from a pyhf-format specification.
 
@@ -116,8 +108,10 @@ class Model:
             as in pyhf 0.7.6.
         validate: check the spec against the HistFactory JSON schema.
 
-    A model is a pytree whose leaves are the yields, modifier data and auxiliary data; the
-    structure (names, binning, parameter layout, interpolation codes) is static. Under tracing,
+    A model is a frozen dataclass registered as a pytree (:mod:`relaxed.pytree`): its array
+    fields (yields, modifier data, auxiliary data) are the leaves; its static field, the
+    :class:`~relaxed.histfactory.config.Layout` (names, binning, parameter layout, index
+    arrays, interpolation codes), is the tree's auxiliary data. Under tracing,
     whether a shapesys or staterror bin has zero yield or uncertainty cannot be known, so such
     bins are reported as free by ``config.suggested_fixed()``; the likelihood is the same.
 
@@ -143,6 +137,19 @@ class Model:
         -15.387627
     """
 
+    #: static: names, binning, parameter layout, index arrays (the pytree's auxiliary data)
+    _layout: Layout = static_field()
+    # leaves, in this order (see ``builder.build`` for their shapes)
+    _nominal: Array
+    _normsys_log_hi: Array
+    _normsys_log_lo: Array
+    _normsys_coeffs: Array
+    _histosys_up: Array
+    _histosys_dn: Array
+    _auxdata: Array
+    _aux_sigma: Array
+    _aux_factor: Array
+
     def __init__(
         self,
         spec: Mapping[str, Any],
@@ -154,27 +161,15 @@ class Model:
             schema.validate(spec, kind="model")
         _check_finite(spec)
         layout, arrays = build(spec, poi_name, modifier_settings)
-        self._layout = layout
+        object.__setattr__(self, "_layout", layout)
         for name in _LEAVES:
-            setattr(self, f"_{name}", arrays[name])
-
-    # -- pytree ----------------------------------------------------------------------------
-    def tree_flatten(self) -> tuple[tuple[Array, ...], Layout]:
-        return tuple(getattr(self, f"_{name}") for name in _LEAVES), self._layout
-
-    @classmethod
-    def tree_unflatten(cls, layout: Layout, leaves: tuple[Array, ...]) -> Model:
-        model = object.__new__(cls)
-        model._layout = layout
-        for name, leaf in zip(_LEAVES, leaves, strict=True):
-            setattr(model, f"_{name}", leaf)
-        return model
+            object.__setattr__(self, f"_{name}", arrays[name])
 
     # -- configuration ---------------------------------------------------------------------
     @property
     def config(self) -> ModelConfig:
         """pyhf-style configuration: ``par_order``, ``par_slice``, ``suggested_init``, ..."""
-        return ModelConfig(self._layout, self)
+        return ModelConfig(self._layout, self._auxdata)
 
     @property
     def auxdata(self) -> Array:
@@ -190,8 +185,6 @@ class Model:
         """A printable table of channels, samples, bins and parameters (inits, bounds,
         constraint types); with ``data``, the observed totals too. See
         :func:`relaxed.histfactory.summary.describe`."""
-        from relaxed.histfactory.summary import describe, format_summary
-
         return format_summary(describe(self, data))
 
     def __str__(self) -> str:
@@ -325,6 +318,11 @@ class Model:
 
             check_data(data, self, batch=True)
         return _logpdf_call(_logpdf, self, pars, data, True)
+
+
+#: The names of the model's leaves (without the underscore), in pytree order: the keys of the
+#: arrays :func:`relaxed.histfactory.builder.build` returns.
+_LEAVES: tuple[str, ...] = tuple(name[1:] for name in leaf_fields(Model))
 
 
 # -- pure functions of (model, pars): compiled once per model structure --------------------

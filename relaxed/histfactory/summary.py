@@ -6,18 +6,29 @@ turns them into the table that ``neos inspect``, ``print(model)`` and ``model.su
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+from jax.typing import ArrayLike
 
-from relaxed.histfactory.model import Model
+from relaxed.histfactory.config import ModelConfig
 
 __all__ = ["describe", "format_summary"]
 
 _CONSTRAINT = {"normal": "Gaussian", "poisson": "Poisson", None: "none (free)"}
 
 
-def describe(model: Model, data: Any | None = None) -> dict[str, Any]:
+class _Binned(Protocol):
+    """What :func:`describe` reads of a model (a :class:`relaxed.Model`)."""
+
+    @property
+    def config(self) -> ModelConfig: ...
+
+    @property
+    def nominal_rates(self) -> ArrayLike: ...
+
+
+def describe(model: _Binned, data: Any | None = None) -> dict[str, Any]:
     """The structure of ``model`` as JSON-ready data.
 
     Returns a dict with ``channels`` (name, bins, the nominal yield of each sample and, when

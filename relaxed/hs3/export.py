@@ -6,14 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from relaxed.histfactory import Workspace
+from relaxed.histfactory.modifiers import UNITS
 from relaxed.hs3.errors import HS3NotSupported, InvalidHS3
 from relaxed.hs3.validate import validate
-from relaxed.hs3.vocabulary import PER_BIN_MODIFIERS, PYHF_DEFAULT_CODES, hs3_interpolation
+from relaxed.hs3.vocabulary import PYHF_DEFAULT_CODES, hs3_interpolation
 
 __all__ = ["from_pyhf", "LUMI_CONSTRAINT", "PARAMETER_POINT"]
 
 #: Name of the Gaussian distribution written for pyhf's ``lumi`` constraint.
-LUMI_CONSTRAINT = "lumi_constraint"
+LUMI_CONSTRAINT: str = UNITS["lumi"].hs3_constraint_name  # type: ignore[assignment]
 #: Name of the parameter point written (ROOT's name for the starting values).
 PARAMETER_POINT = "default_values"
 
@@ -136,12 +137,12 @@ def from_pyhf(
                     "histfactory_dist has no field for it",
                     f"measurements[{meas_index}].config.parameters[{i}].{key}",
                 )
-    per_bin = {name for name, t in types.items() if t in PER_BIN_MODIFIERS}
+    per_bin = {name for name, t in types.items() if not UNITS[t].is_scalar}
     hs3_names = _bin_names(config, per_bin)
     nbins = {c["name"]: len(c["samples"][0]["data"]) for c in source["channels"]}
-    staterror_offset: dict[tuple[str, str], int] = {}
+    channel_offset: dict[tuple[str, str], int] = {}  # sets spanning channels: where each starts
     for name in per_bin:
-        if types[name] != "staterror":
+        if not UNITS[types[name]].spans_channels:
             continue
         chans = sorted(
             c["name"]
@@ -150,7 +151,7 @@ def from_pyhf(
         )
         offset = 0
         for c in chans:
-            staterror_offset[(name, c)] = offset
+            channel_offset[(name, c)] = offset
             offset += nbins[c]
 
     observed = ws.observations()
@@ -164,39 +165,18 @@ def from_pyhf(
         samples = []
         for sample in channel["samples"]:
             mods = []
-            errors = None
-            for mod in sample["modifiers"]:
-                name, mtype = mod["name"], mod["type"]
-                out: dict[str, Any] = {"name": name, "type": mtype}
-                if mtype == "lumi":
-                    out.update(type="normfactor", parameter=name, constraint_name=LUMI_CONSTRAINT)
-                elif mtype == "normfactor":
-                    out["parameter"] = name
-                elif mtype == "normsys":
-                    out.update(parameter=name, constraint="Gauss")
-                    out["interpolation"] = interpolation["normsys"]
-                    out["data"] = {"hi": float(mod["data"]["hi"]), "lo": float(mod["data"]["lo"])}
-                elif mtype == "histosys":
-                    out.update(parameter=name, constraint="Gauss")
-                    out["interpolation"] = interpolation["histosys"]
-                    out["data"] = {
-                        "hi": {"contents": _floats(mod["data"]["hi_data"])},
-                        "lo": {"contents": _floats(mod["data"]["lo_data"])},
-                    }
-                elif mtype == "shapesys":
-                    out.update(parameters=hs3_names[name], constraint="Poisson")
-                    out["data"] = {"vals": _floats(mod["data"])}
-                elif mtype == "shapefactor":
-                    out["parameters"] = hs3_names[name]
-                else:  # staterror: this channel's part of the set
-                    start = staterror_offset[(name, c)]
-                    out["parameters"] = hs3_names[name][start : start + nbins[c]]
-                    out["constraint"] = "Gauss"
-                    errors = _floats(mod["data"])
-                mods.append(out)
             contents: dict[str, Any] = {"contents": _floats(sample["data"])}
-            if errors is not None:
-                contents["errors"] = errors
+            for mod in sample["modifiers"]:
+                name, unit = mod["name"], UNITS[mod["type"]]
+                parameters = hs3_names[name]
+                if (name, c) in channel_offset:  # this channel's part of the set
+                    start = channel_offset[(name, c)]
+                    parameters = parameters[start : start + nbins[c]]
+                mods.append(
+                    unit.to_hs3(name, mod["data"], parameters, interpolation.get(unit.name))
+                )
+                if unit.hs3_sample_field is not None:
+                    contents[unit.hs3_sample_field] = _floats(mod["data"])
             samples.append({"name": sample["name"], "data": contents, "modifiers": mods})
         distributions.append(
             {"name": f"model_{c}", "type": "histfactory_dist", "axes": [axis], "samples": samples}

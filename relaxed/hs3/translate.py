@@ -19,6 +19,7 @@ from typing import Any
 
 from relaxed.exceptions import RelaxedError
 from relaxed.histfactory import Workspace
+from relaxed.histfactory.modifiers import INTERPOLATED, UNITS
 from relaxed.hs3.errors import HS3NotSupported, InvalidHS3
 from relaxed.hs3.measurement import domain_bounds, measurement_config
 from relaxed.hs3.selection import find, select_analysis, select_parameter_point
@@ -34,7 +35,10 @@ from relaxed.hs3.vocabulary import (
 __all__ = ["Translation", "translate", "ENGINE_CODES"]
 
 #: Interpolation codes relaxed's engine implements, per modifier type.
-ENGINE_CODES = {"normsys": ("code1", "code4"), "histosys": ("code0", "code2", "code4p")}
+ENGINE_CODES = {
+    t: UNITS[t].interpolation.codes  # type: ignore[union-attr]
+    for t in INTERPOLATED
+}
 _GAUSSIANS = ("gaussian_dist", "normal_dist")
 
 
@@ -172,7 +176,7 @@ class _Translator:
                         if p in self.index.positions["functions"]:
                             raise self.unsupported(mpath, f"parameter '{p}', which is a function")
                     self.check_constraint(mod, mtype, mpath)
-                    if mtype in ("normsys", "histosys"):
+                    if UNITS[mtype].interpolation is not None:
                         self.check_code(mod, mtype, mpath, codes)
                     if mtype == "normsys":
                         for key in ("hi", "lo"):
@@ -225,26 +229,12 @@ class _Translator:
 
     def check_constraint(self, mod: Mapping[str, Any], mtype: str, mpath: str) -> None:
         constraint = mod.get("constraint")
-        allowed = {
-            "normfactor": (None,),
-            "shapefactor": (None,),
-            "normsys": (None, "Gauss"),
-            "histosys": (None, "Gauss"),
-            "staterror": (None, "Gauss"),
-            "shapesys": (None, "Poisson"),
-        }[mtype]
-        if constraint in allowed:
+        unit = UNITS[mtype]
+        if constraint is None or constraint == unit.hs3_constraint:
             return
-        pyhf = {
-            "normfactor": "pyhf's normfactor is unconstrained",
-            "shapefactor": "pyhf's shapefactor is unconstrained",
-            "normsys": "pyhf constrains normsys with a unit Gaussian",
-            "histosys": "pyhf constrains histosys with a unit Gaussian",
-            "staterror": "pyhf's staterror constraint is Gaussian",
-            "shapesys": "pyhf's shapesys constraint is Poisson",
-        }[mtype]
         raise self.unsupported(
-            f"{mpath}.constraint", f"a {constraint} constraint on a {mtype} modifier ({pyhf})"
+            f"{mpath}.constraint",
+            f"a {constraint} constraint on a {mtype} modifier ({unit.hs3_constraint_note})",
         )
 
     def check_code(
@@ -303,7 +293,7 @@ class _Translator:
                 p = occ.params[0]
                 types = scalar_types.setdefault(p, {})
                 types.setdefault(occ.mtype, occ.path)
-                if len(types) > 1 and set(types) != {"normsys", "histosys"}:
+                if not all(set(types) - {t} <= UNITS[t].shares_with for t in types):
                     (t1, p1), (t2, p2) = list(types.items())[:2]
                     raise self.unsupported(
                         occ.path,
@@ -391,23 +381,8 @@ def _split_staterrors(groups: dict[Any, list[_Occurrence]]) -> dict[Any, list[_O
 def _pyhf_modifier(
     occ: _Occurrence, name: str, sample: Mapping[str, Any], is_lumi: bool
 ) -> dict[str, Any]:
-    mod = occ.modifier
-    if occ.mtype == "normfactor":
-        return {"name": name, "type": "lumi" if is_lumi else "normfactor", "data": None}
-    if occ.mtype == "normsys":
-        data: Any = {"hi": float(mod["data"]["hi"]), "lo": float(mod["data"]["lo"])}
-    elif occ.mtype == "histosys":
-        data = {
-            "hi_data": [float(v) for v in mod["data"]["hi"]["contents"]],
-            "lo_data": [float(v) for v in mod["data"]["lo"]["contents"]],
-        }
-    elif occ.mtype == "shapesys":
-        data = [float(v) for v in mod["data"]["vals"]]
-    elif occ.mtype == "staterror":
-        data = [float(v) for v in sample["data"]["errors"]]
-    else:
-        data = None
-    return {"name": name, "type": occ.mtype, "data": data}
+    unit = UNITS["lumi" if is_lumi else occ.mtype]
+    return unit.pyhf_entry(name, unit.from_hs3(occ.modifier, sample))
 
 
 def translate(

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from relaxed.histfactory.modifiers import UNITS
 from relaxed.hs3.errors import HS3NotSupported, InvalidHS3
 from relaxed.hs3.vocabulary import (
     CONSTRAINTS,
@@ -242,7 +243,7 @@ def _check_modifier(mod: Any, path: str, nbins: int, sample: Mapping[str, Any], 
     if "constraint_name" in mod:
         _string(mod["constraint_name"], f"{path}.constraint_name")
     if "interpolation" in mod:
-        if mtype not in ("normsys", "histosys"):
+        if UNITS[mtype].interpolation is None:
             raise _fail(f"{path}.interpolation", f"a {mtype} modifier has no interpolation")
         _check_interpolation(mod["interpolation"], f"{path}.interpolation")
     dpath = f"{path}.data"

@@ -7,12 +7,17 @@ The interpolation names are those of the standard's HistFactory section (``lin``
 :math:`|\\alpha|<1` matched to an exponential outside) has no name in that list; it is written
 as the structured form ``{"type": "mult", "in": "poly6", "out": "exp"}`` used by later HS3
 revisions and ROOT. ROOT's integer codes are read too.
+
+The per-type facts (which types are scalar, default parameter names, interpolation names and
+codes) come from the modifier units, :mod:`relaxed.histfactory.modifiers`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from relaxed.histfactory.modifiers import INTERPOLATED, POLY6_EXP, UNITS
 
 __all__ = [
     "DISTRIBUTION_TYPES",
@@ -82,12 +87,12 @@ DATA_TYPES = frozenset({"binned", "unbinned", "point", "combined"})
 #: Domain types of the standard.
 DOMAIN_TYPES = frozenset({"product_domain"})
 
-#: HistFactory modifier types of the standard.
+#: HistFactory modifier types of the standard (each the ``hs3_type`` of a unit).
 MODIFIER_TYPES = ("normfactor", "normsys", "histosys", "shapesys", "shapefactor", "staterror")
 #: Modifiers controlled by one parameter (``parameter``).
-SCALAR_MODIFIERS = frozenset({"normfactor", "normsys", "histosys"})
+SCALAR_MODIFIERS = frozenset(t for t in MODIFIER_TYPES if UNITS[t].is_scalar)
 #: Modifiers controlled by one parameter per bin (``parameters``).
-PER_BIN_MODIFIERS = frozenset({"shapesys", "shapefactor", "staterror"})
+PER_BIN_MODIFIERS = frozenset(t for t in MODIFIER_TYPES if not UNITS[t].is_scalar)
 
 #: Constraint names: the standard's three, and ROOT's spelling of the log-normal.
 CONSTRAINTS = frozenset({"Gauss", "Poisson", "LogNormal", "Lognormal"})
@@ -96,21 +101,9 @@ CONSTRAINTS = frozenset({"Gauss", "Poisson", "LogNormal", "Lognormal"})
 INTERPOLATION_NAMES = ("lin", "log", "parabolic", "poly6")
 
 #: pyhf 0.7.6's interpolation codes when none are given (ROOT's implicit code 4 for both).
-PYHF_DEFAULT_CODES = {"normsys": "code4", "histosys": "code4p"}
-
-#: The structured interpolation for pyhf's normsys code 4 (poly6 inside, exponential outside).
-POLY6_EXP = {"type": "mult", "in": "poly6", "out": "exp"}
-
-# the standard's names: the same formula, applied to yields (histosys) or factors (normsys)
-_FROM_NAME = {"lin": "code0", "log": "code1", "parabolic": "code2", "poly6": "code4p"}
-# ROOT's integer codes (FlexibleInterpVar for normsys, PiecewiseInterpolation for histosys)
-_FROM_ROOT = {
-    "normsys": {0: "code0", 1: "code1", 2: "code2", 4: "code4"},
-    "histosys": {0: "code0", 2: "code2", 4: "code4p"},
-}
-_TO_NAME = {
-    "normsys": {"code0": "lin", "code1": "log", "code2": "parabolic", "code4p": "poly6"},
-    "histosys": {"code0": "lin", "code2": "parabolic", "code4p": "poly6"},
+PYHF_DEFAULT_CODES = {
+    t: UNITS[t].interpolation.pyhf_default  # type: ignore[union-attr]
+    for t in INTERPOLATED
 }
 
 
@@ -138,17 +131,11 @@ def modifier_parameters(modifier: Mapping[str, Any], nbins: int, channel: str) -
         >>> modifier_parameters({"type": "staterror", "name": "stat"}, 2, "SR")
         ('gamma_stat_SR_bin_0', 'gamma_stat_SR_bin_1')
     """
-    mtype = modifier["type"]
-    if mtype in SCALAR_MODIFIERS:
-        if "parameter" in modifier:
-            return (modifier["parameter"],)
-        name = modifier["name"]
-        return (name,) if mtype == "normfactor" else (f"alpha_{name}",)
-    if "parameters" in modifier:
-        return tuple(modifier["parameters"])
-    if mtype == "staterror":
-        return tuple(f"gamma_stat_{channel}_bin_{i}" for i in range(nbins))
-    return tuple(f"gamma_{modifier['name']}_bin_{i}" for i in range(nbins))
+    unit = UNITS[modifier["type"]]
+    key = "parameter" if unit.is_scalar else "parameters"
+    if key in modifier:
+        return (modifier[key],) if unit.is_scalar else tuple(modifier[key])
+    return unit.hs3_parameters(modifier.get("name"), nbins, channel)
 
 
 def pyhf_code(mtype: str, interpolation: Any) -> str | None:
@@ -164,16 +151,17 @@ def pyhf_code(mtype: str, interpolation: Any) -> str | None:
         >>> pyhf_code("histosys", "log") is None
         True
     """
+    known = UNITS[mtype].interpolation
+    assert known is not None, f"{mtype} is not interpolated"
     if interpolation is None:
-        return PYHF_DEFAULT_CODES[mtype]
-    if isinstance(interpolation, str):
-        code = _FROM_NAME.get(interpolation)
-        return None if (mtype == "histosys" and code == "code1") else code
+        return known.pyhf_default
     if isinstance(interpolation, int) and not isinstance(interpolation, bool):
-        return _FROM_ROOT[mtype].get(interpolation)
-    if isinstance(interpolation, Mapping) and mtype == "normsys":
-        if dict(interpolation) == POLY6_EXP:
-            return "code4"
+        return known.root_codes.get(interpolation)
+    if isinstance(interpolation, str | Mapping):
+        value = interpolation if isinstance(interpolation, str) else dict(interpolation)
+        for code, name in known.hs3_names.items():
+            if type(name) is type(value) and name == value:
+                return code
     return None
 
 
@@ -187,6 +175,7 @@ def hs3_interpolation(mtype: str, code: str) -> Any:
         >>> hs3_interpolation("normsys", "code4")
         {'type': 'mult', 'in': 'poly6', 'out': 'exp'}
     """
-    if mtype == "normsys" and code == "code4":
-        return dict(POLY6_EXP)
-    return _TO_NAME[mtype].get(code)
+    known = UNITS[mtype].interpolation
+    assert known is not None, f"{mtype} is not interpolated"
+    value = known.hs3_names.get(code)
+    return dict(value) if isinstance(value, Mapping) else value

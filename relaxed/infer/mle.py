@@ -21,6 +21,7 @@ from jax.typing import ArrayLike
 
 from relaxed.exceptions import FailedMinimization, InvalidArgument, InvalidParameters
 from relaxed.histfactory.model import Model
+from relaxed.histfactory.modifiers import INTERPOLATED
 from relaxed.infer import checks, newton
 from relaxed.infer.linalg import inv_spd
 from relaxed.infer.newton import NewtonSettings, minimize
@@ -261,7 +262,7 @@ def _start_shift(model: Model, settings: NewtonSettings) -> np.ndarray:
     shift = np.zeros(model.config.npars)
     for name in model.config.par_order:
         ps = model.config.param_set(name)
-        if set(ps.modifier_types) & {"histosys", "normsys"}:
+        if set(ps.modifier_types) & set(INTERPOLATED):
             shift[model.config.par_slice(name)] = 1.0
     return np.where(np.asarray(settings.fixed), 0.0, shift)
 

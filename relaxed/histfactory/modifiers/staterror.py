@@ -1,0 +1,103 @@
+"""``staterror``: the statistical uncertainty of the simulation, a factor :math:`\\gamma_b`
+per bin shared by the samples that carry it, with a Gaussian constraint.
+
+Parameters: one per bin of the channels it appears in (channels sorted), init 1, bounds
+(1e-10, 10), Gaussian constraint around 1 of relative width
+:math:`\\sigma_b = \\sqrt{\\sum_s \\sigma_{sb}^2} / \\sum_s \\nu_{sb}` over the samples that
+carry it; bins with :math:`\\sigma_b = 0` are fixed (width set to 1). Every sample carrying it
+must do so in the same channels. HS3: ``Gauss``, the uncertainties in the sample's
+``data.errors``, one parameter per bin (default ``gamma_stat_<channel>_bin_<i>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from relaxed.exceptions import InvalidModel
+from relaxed.histfactory.modifiers.base import (
+    Context,
+    ModifierUnit,
+    Occurrence,
+    Parameters,
+    _check_uncertainties,
+    _floats,
+)
+
+__all__ = ["Staterror"]
+
+
+class Staterror(ModifierUnit):
+    """The ``staterror`` unit.
+
+    Example:
+        >>> import numpy as np
+        >>> from relaxed.histfactory.modifiers import UNITS, Context, Occurrence
+        >>> mods = [{"name": "st", "type": "staterror", "data": [3.0, 0.0]},
+        ...         {"name": "st", "type": "staterror", "data": [4.0, 0.0]}]
+        >>> occs = [Occurrence("c", s, m, "", "") for s, m in zip("ab", mods)]
+        >>> nominal = {("c", "a"): np.array([10.0, 5.0]), ("c", "b"): np.array([15.0, 5.0])}
+        >>> carried = {("c", s): {("st", "staterror"): o} for s, o in zip("ab", occs)}
+        >>> ctx = Context({"c": 2}, nominal, carried, True)
+        >>> p = UNITS["staterror"].parameters("st", occs, ctx)
+        >>> p.sigma.tolist(), p.fixed, UNITS["staterror"].hs3_parameters("st", 2, "SR")[1]
+        ([0.2, 1.0], [False, True], 'gamma_stat_SR_bin_1')
+    """
+
+    name = "staterror"
+    slot = "factor"
+    is_scalar = False
+    pdf_type = "normal"
+    config_keys = frozenset({"inits", "bounds", "fixed", "auxdata", "sigmas"})
+    spans_channels = True
+    hs3_type = "staterror"
+    hs3_constraint = "Gauss"
+    hs3_constraint_note = "pyhf's staterror constraint is Gaussian"
+    hs3_sample_field = "errors"
+
+    def check(self, data: Any, path: str, nbins: int, where: str) -> None:
+        _check_uncertainties(data, f"{path}.data", nbins, where)
+
+    def parameters(self, name: str, occurrences: Sequence[Occurrence], ctx: Context) -> Parameters:
+        xp = ctx.xp
+        chans = sorted({o.channel for o in occurrences})
+        for o in occurrences:
+            have = sorted(
+                c for c in chans if (name, "staterror") in ctx.modifiers.get((c, o.sample), {})
+            )
+            if have != chans:
+                raise InvalidModel(
+                    f"{o.path}: staterror '{name}' is in channels {chans} but sample "
+                    f"'{o.sample}' carries it only in {have}; every sample with a staterror "
+                    "must carry it in the same channels"
+                )
+        offsets = np.cumsum([0] + [ctx.nbins[c] for c in chans])
+        n = int(offsets[-1])
+        blocks = []
+        for c in chans:
+            carriers = [o for o in occurrences if o.channel == c]
+            total = sum(ctx.nominal[(c, o.sample)] for o in carriers)
+            positive = total > 0
+            safe_total = xp.where(positive, total, 1.0)
+            rel2 = sum((ctx.array(o.modifier["data"]) / safe_total) ** 2 for o in carriers)
+            blocks.append(xp.where(positive, rel2, 0.0))
+        rel = xp.concatenate(blocks)
+        zero = rel == 0
+        sigma = xp.sqrt(xp.where(zero, 1.0, rel))
+        return Parameters(
+            n=n,
+            inits=[1.0] * n,
+            bounds=[(1e-10, 10.0)] * n,
+            fixed=[bool(v) for v in zero] if ctx.concrete else [False] * n,
+            aux=ctx.array([1.0] * n),
+            sigma=sigma,
+            offsets=dict(zip(chans, offsets[:-1].tolist(), strict=True)),
+        )
+
+    def hs3_parameters(self, name: str | None, nbins: int, channel: str) -> tuple[str, ...]:
+        return tuple(f"gamma_stat_{channel}_bin_{i}" for i in range(nbins))
+
+    def from_hs3(self, modifier: Mapping[str, Any], sample: Mapping[str, Any]) -> Any:
+        return _floats(sample["data"]["errors"])
