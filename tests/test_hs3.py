@@ -721,18 +721,24 @@ def test_unsupported_histosys_log_interpolation() -> None:
     _unsupported(doc, path, "interpolation 'log' on a histosys")
 
 
-def test_unsupported_mixed_interpolations() -> None:
+def test_mixed_interpolations_build_but_do_not_convert() -> None:
+    """Modifiers of one type with different interpolations: models take per-modifier codes
+    (more in tests/test_interp_per_modifier.py), pyhf's format cannot express them."""
     doc = _base()
     extra = copy.deepcopy(doc["distributions"][0]["samples"][1]["modifiers"][1])
     extra.update(parameter="alpha_other", interpolation="lin")
     doc["distributions"][0]["samples"][0]["modifiers"].append(extra)
-    where = "code0 at distributions[0].samples[0].modifiers[1].interpolation"
-    _unsupported(
-        doc,
-        "distributions[0].samples[1].modifiers[1]",
-        f"histosys interpolation code4p (the default: none given) here but {where}",
-        "one interpolation per modifier type",
-    )
+    ws = load(doc)
+    with pytest.raises(HS3NotSupported) as info:
+        to_pyhf(ws)
+    message = str(info.value)
+    assert message.startswith("distributions[0].samples[0].modifiers[1].interpolation: ")
+    assert "histosys interpolation code0 here but code4p on other histosys modifiers" in message
+    assert "cannot be expressed in pyhf's JSON format" in message
+    histosys = ws.model().config.modifier_settings["histosys"]
+    assert histosys["interpcode"] == "code4p"  # the default, the other's code, among equals
+    assert list(histosys["per_modifier"].values()) == ["code0"]
+    assert list(histosys["per_modifier"])[0].endswith("/alpha_other")
 
 
 def test_unsupported_engine_interpolation() -> None:

@@ -40,6 +40,7 @@ from relaxed.histfactory.modifiers import (
 )
 from relaxed.histfactory.modifiers.base import _is_concrete, _length
 from relaxed.histfactory.slots import (
+    CodeOf,
     Grid,
     Member,
     constraint_slot,
@@ -55,8 +56,15 @@ __all__ = ["build", "MODIFIER_TYPES"]
 _SIZED_KEYS = ("inits", "bounds", "auxdata", "sigmas", "factors")
 
 
-def _settings(modifier_settings: Mapping[str, Any] | None) -> dict[str, str]:
-    """The interpolation code of each interpolated type."""
+#: The key of a type's ``modifier_settings`` entry that overrides the code of single modifiers.
+PER_MODIFIER = "per_modifier"
+
+
+def _settings(
+    modifier_settings: Mapping[str, Any] | None,
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The interpolation code of each interpolated type, and the per-modifier overrides
+    (type -> ``{"<channel>/<sample>/<modifier>": code}``), checked before any array work."""
     settings = DEFAULT_MODIFIER_SETTINGS if modifier_settings is None else modifier_settings
     unknown = set(settings) - set(INTERPOLATED)
     if unknown:
@@ -64,19 +72,85 @@ def _settings(modifier_settings: Mapping[str, Any] | None) -> dict[str, str]:
             f"modifier_settings: interpolation codes can be set for {' and '.join(INTERPOLATED)} "
             f"only, got {sorted(unknown)}"
         )
-    codes = {}
+    codes: dict[str, str] = {}
+    overrides: dict[str, dict[str, str]] = {}
     for mtype in INTERPOLATED:
         interpolation = UNITS[mtype].interpolation
         assert interpolation is not None
+        setting = settings.get(mtype, {})
+        if not isinstance(setting, Mapping):
+            raise InvalidModifier(
+                f"modifier_settings.{mtype}: expected a mapping such as "
+                f"{{'interpcode': '{interpolation.pyhf_default}'}}, got {setting!r}"
+            )
+        extra = set(setting) - {"interpcode", PER_MODIFIER}
+        if extra:
+            raise InvalidModifier(
+                f"modifier_settings.{mtype}: unknown keys {sorted(extra)}; use 'interpcode' "
+                f"and '{PER_MODIFIER}'"
+            )
         # as in pyhf: a type left out of explicit settings gets its applier's default
-        code = settings.get(mtype, {}).get("interpcode", interpolation.default)
+        code = setting.get("interpcode", interpolation.default)
         if code not in interpolation.codes:
             raise InvalidModifier(
                 f"modifier_settings: {mtype} interpcode '{code}' is not supported; "
                 f"use one of {sorted(interpolation.codes)}"
             )
         codes[mtype] = code
-    return codes
+        per_modifier = setting.get(PER_MODIFIER, {})
+        if not isinstance(per_modifier, Mapping):
+            raise InvalidModifier(
+                f"modifier_settings.{mtype}.{PER_MODIFIER}: expected a mapping "
+                f"{{'<channel>/<sample>/<modifier>': code}}, got {per_modifier!r}"
+            )
+        for key, value in per_modifier.items():
+            where = f"modifier_settings.{mtype}.{PER_MODIFIER}[{key!r}]"
+            if not isinstance(key, str) or key.count("/") < 2:
+                raise InvalidModifier(
+                    f"{where}: keys are '<channel>/<sample>/<modifier>' paths, got {key!r}"
+                )
+            if value not in interpolation.codes:
+                raise InvalidModifier(
+                    f"{where}: {mtype} interpcode {value!r} is not supported; "
+                    f"use one of {sorted(interpolation.codes)}"
+                )
+        overrides[mtype] = dict(per_modifier)
+    return codes, overrides
+
+
+def _resolve_overrides(
+    overrides: Mapping[str, Mapping[str, str]],
+    mods: Mapping[tuple[str, str], Mapping[tuple[str, str], Occurrence]],
+) -> dict[str, dict[tuple[str, str, str], str]]:
+    """The per-modifier codes keyed by (channel, sample, modifier name), each path checked
+    against the modifiers of its type in the specification."""
+    resolved: dict[str, dict[tuple[str, str, str], str]] = {}
+    for mtype, per_modifier in overrides.items():
+        if not per_modifier:
+            continue
+        paths: dict[str, list[tuple[str, str, str]]] = {}
+        for (channel, sample), entries in mods.items():
+            for name, t in entries:
+                if t == mtype:
+                    paths.setdefault(f"{channel}/{sample}/{name}", []).append(
+                        (channel, sample, name)
+                    )
+        resolved[mtype] = {}
+        for key, code in per_modifier.items():
+            where = f"modifier_settings.{mtype}.{PER_MODIFIER}[{key!r}]"
+            found = paths.get(key, [])
+            if not found:
+                known = sorted(paths)
+                raise InvalidModifier(
+                    f"{where}: no {mtype} modifier at '{key}' (channel/sample/modifier); the "
+                    f"{mtype} modifiers are {known[:10]}{' ...' if len(known) > 10 else ''}"
+                )
+            if len(found) > 1:
+                raise InvalidModifier(
+                    f"{where}: '{key}' names several {mtype} modifiers {found} (names with '/')"
+                )
+            resolved[mtype][found[0]] = code
+    return resolved
 
 
 class _Spec:
@@ -294,8 +368,9 @@ def build(
         >>> layout.npars, arrays["nominal"].shape, arrays["auxdata"].shape
         (3, (2, 2), (2,))
     """
-    codes = _settings(modifier_settings)
+    codes, overrides = _settings(modifier_settings)
     parsed = _Spec(spec)
+    per_modifier = _resolve_overrides(overrides, parsed.mods)
     concrete = _is_concrete(spec["channels"]) and _is_concrete(spec.get("parameters", []))
     xp: Any = np if concrete else jnp
 
@@ -351,9 +426,21 @@ def build(
     def group(slot: str) -> list[Member]:
         return members(paramsets, occurrences, sets, starts, slot)
 
+    def code_of(mtype: str) -> CodeOf:
+        known = UNITS[mtype].interpolation
+        assert known is not None
+        chosen = per_modifier.get(mtype, {})
+        return lambda o: known.codes.index(
+            chosen.get((o.channel, o.sample, o.modifier["name"]), codes[mtype])
+        )
+
     factor_index = factor_slot(group("factor"), grid, npars)
-    histosys_index, histosys_up, histosys_dn = histosys_slot(group("histosys"), grid, ctx)
-    normsys_index, log_hi, log_lo, coeffs = normsys_slot(group("normsys"), grid, ctx)
+    histosys_index, histosys_up, histosys_dn, histosys_codes = histosys_slot(
+        group("histosys"), grid, ctx, code_of("histosys")
+    )
+    normsys_index, log_hi, log_lo, coeffs, normsys_codes = normsys_slot(
+        group("normsys"), grid, ctx, code_of("normsys")
+    )
     constraints = constraint_slot(paramsets, sets, starts, xp)
 
     layout = Layout(
@@ -366,10 +453,19 @@ def build(
         modifier_settings=tuple(sorted(codes.items())),
         normsys_code=codes["normsys"],
         histosys_code=codes["histosys"],
+        interpolation_overrides=tuple(
+            sorted(
+                (mtype, *where, code)
+                for mtype, chosen in per_modifier.items()
+                for where, code in chosen.items()
+            )
+        ),
         factor_index=factor_index,
         normsys_index=normsys_index,
+        normsys_codes=normsys_codes,
         bin_channel=grid.bin_channel(),
         histosys_index=histosys_index,
+        histosys_codes=histosys_codes,
         aux_par_index=constraints["aux_par_index"],
         normal_aux=constraints["normal_aux"],
         poisson_aux=constraints["poisson_aux"],

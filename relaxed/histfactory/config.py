@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from relaxed.exceptions import InvalidModel
-from relaxed.histfactory.modifiers import DEFAULT_MODIFIER_SETTINGS
+from relaxed.histfactory.modifiers import DEFAULT_MODIFIER_SETTINGS, UNITS
 
 if TYPE_CHECKING:
     from jax import Array
@@ -86,11 +86,15 @@ class Layout:
     modifier_settings: tuple[tuple[str, str], ...]
     normsys_code: str
     histosys_code: str
+    # per-modifier codes: (type, channel, sample, modifier name, code), sorted
+    interpolation_overrides: tuple[tuple[str, str, str, str, str], ...]
     # index arrays (numpy, int32); "one" index == npars points at a constant 1.0
     factor_index: np.ndarray  # (K, S, B) parameters multiplying the yields directly
     normsys_index: np.ndarray  # (N, S, C) alpha of the normsys in that slot, per channel
+    normsys_codes: np.ndarray  # (N, S, C) int8 code of each slot (in normsys's codes)
     bin_channel: np.ndarray  # (B,) channel index of each bin
     histosys_index: np.ndarray  # (H,) parameter of each histosys modifier
+    histosys_codes: np.ndarray  # (H, S, C) int8 code of each entry (in histosys's codes)
     aux_par_index: np.ndarray  # (naux,) parameter constrained by each auxiliary datum
     normal_aux: np.ndarray  # positions in the auxdata vector with a Gaussian constraint
     poisson_aux: np.ndarray  # positions with a Poisson constraint
@@ -100,8 +104,10 @@ class Layout:
         return (
             self.factor_index,
             self.normsys_index,
+            self.normsys_codes,
             self.bin_channel,
             self.histosys_index,
+            self.histosys_codes,
             self.aux_par_index,
             self.normal_aux,
             self.poisson_aux,
@@ -119,6 +125,7 @@ class Layout:
             self.modifier_settings,
             self.normsys_code,
             self.histosys_code,
+            self.interpolation_overrides,
             tuple((a.shape, a.tobytes()) for a in arrays),
         )
         object.__setattr__(self, "key", key)
@@ -155,6 +162,25 @@ class Layout:
     def nmaindata(self) -> int:
         return int(sum(self.channel_nbins))
 
+    def slot_codes(self, mtype: str) -> tuple[tuple[str, np.ndarray], ...]:
+        """The interpolation codes the entries of ``mtype``'s slot use (``"normsys"``:
+        (N, S, C), ``"histosys"``: (H, S, C)), each with the boolean mask of its entries;
+        one code (mask all true) when every entry uses it, none for an empty slot.
+
+        Example:
+            >>> import relaxed
+            >>> spec = {"channels": [{"name": "c", "samples": [{"name": "s", "data": [5.0],
+            ...     "modifiers": [{"name": "a", "type": "normsys",
+            ...                    "data": {"hi": 1.1, "lo": 0.9}}]}]}]}
+            >>> layout = relaxed.Model(spec, poi_name=None)._layout
+            >>> [(code, mask.tolist()) for code, mask in layout.slot_codes("normsys")]
+            [('code4', [[[True]]])]
+        """
+        known = UNITS[mtype].interpolation
+        assert known is not None, f"{mtype} is not interpolated"
+        codes = self.normsys_codes if mtype == "normsys" else self.histosys_codes
+        return tuple((known.codes[int(k)], codes == k) for k in np.unique(codes))
+
     @property
     def nauxdata(self) -> int:
         return int(self.aux_par_index.shape[0])
@@ -166,7 +192,8 @@ class Layout:
     @property
     def structure_key(self) -> tuple[Any, ...]:
         """What compiled code depends on: bin counts, modifier types and codes, parameter
-        inits, bounds and constraints, the index arrays; not the names (the samples and
+        inits, bounds and constraints, the index arrays (with the interpolation code of each
+        normsys and histosys entry); not the names (the samples and
         systematics of signal patches are named after their signal point)."""
         arrays = self._index_arrays()
         paramsets = tuple(
@@ -240,12 +267,27 @@ class ModelConfig:
         return list(self._layout.modifiers)
 
     @property
-    def modifier_settings(self) -> dict[str, dict[str, str]]:
-        """Interpolation codes in use, in pyhf's format."""
-        return {
+    def modifier_settings(self) -> dict[str, dict[str, Any]]:
+        """Interpolation codes in use, in pyhf's format, with the per-modifier overrides of a
+        type (``"per_modifier": {"<channel>/<sample>/<modifier>": code}``) where it has any.
+
+        Example:
+            >>> import relaxed
+            >>> spec = {"channels": [{"name": "SR", "samples": [{"name": "b", "data": [5.0],
+            ...     "modifiers": [{"name": "a", "type": "normsys",
+            ...                    "data": {"hi": 1.1, "lo": 0.9}}]}]}]}
+            >>> settings = {"normsys": {"interpcode": "code4",
+            ...                         "per_modifier": {"SR/b/a": "code1"}}}
+            >>> relaxed.Model(spec, None, settings).config.modifier_settings["normsys"]
+            {'interpcode': 'code4', 'per_modifier': {'SR/b/a': 'code1'}}
+        """
+        settings: dict[str, dict[str, Any]] = {
             "normsys": {"interpcode": self._layout.normsys_code},
             "histosys": {"interpcode": self._layout.histosys_code},
         }
+        for mtype, channel, sample, name, code in self._layout.interpolation_overrides:
+            settings[mtype].setdefault("per_modifier", {})[f"{channel}/{sample}/{name}"] = code
+        return settings
 
     # -- parameters ------------------------------------------------------------------------
     @property

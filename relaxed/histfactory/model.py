@@ -105,7 +105,12 @@ class Model:
         poi_name: parameter of interest (``None`` for none).
         modifier_settings: interpolation codes, pyhf's format; default
             ``{"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": "code4p"}}``
-            as in pyhf 0.7.6.
+            as in pyhf 0.7.6. A type's entry may also hold ``"per_modifier"``:
+            ``{"<channel>/<sample>/<modifier name>": code}``, the code of single modifiers
+            (pyhf shares a modifier name between samples, so the path names all three; HS3
+            gives every modifier its own interpolation). Unknown keys, paths that name no
+            modifier of that type, and codes the engine lacks raise
+            :class:`~relaxed.exceptions.InvalidModifier`.
         validate: check the spec against the HistFactory JSON schema.
 
     A model is a frozen dataclass registered as a pytree (:mod:`relaxed.pytree`): its array
@@ -118,7 +123,8 @@ class Model:
     Raises:
         relaxed.exceptions.InvalidSpecification: the spec does not follow the schema.
         relaxed.exceptions.InvalidModel: an inconsistent spec (bin counts, shared names, POI)
-            or a sample yield that is not finite (NaN, inf).
+            or a sample yield that is not finite (NaN, inf); its subclass
+            ``InvalidModifier`` for bad modifier data or ``modifier_settings``.
         relaxed.exceptions.InvalidMeasurement: a parameter configuration that is inconsistent
             or has non-finite inits, auxdata or sigmas.
 
@@ -367,23 +373,55 @@ def _per_bin(model: Model, per_channel: Array) -> Array:
     return per_channel[:, model._layout.bin_channel]
 
 
+def _mixed_histosys_shift(model: Model, alpha_hs: Array, asym: Array) -> Array:
+    """:math:`\\sum_h w_h(\\alpha_h) A_h` (samples, bins) when entries use several codes: one
+    contraction per code used, over the entries using it (a static mask; :math:`A` is zero
+    where a histosys does not apply, so those entries get no shift whatever their code)."""
+    layout = model._layout
+    terms = [
+        jnp.tensordot(
+            histosys_weight(alpha_hs, code),
+            jnp.where(mask[:, :, layout.bin_channel], asym, 0.0),
+            axes=1,
+        )
+        for code, mask in layout.slot_codes("histosys")
+    ]
+    return sum(terms[1:], terms[0])
+
+
+def _normsys_factors(model: Model, alpha_ns: Array) -> Array:
+    """:math:`\\eta(\\alpha)` of every normsys slot (N, S, C): the code every slot uses, else
+    each code used, selected per slot by a static mask (padding slots, hi = lo = 1, are 1 for
+    every code)."""
+    args = (alpha_ns, model._normsys_log_hi, model._normsys_log_lo, model._normsys_coeffs)
+    codes = model._layout.slot_codes("normsys")
+    factor = PRECOMPUTED_CODES[codes[0][0]](*args)
+    for code, mask in codes[1:]:
+        factor = jnp.where(mask, PRECOMPUTED_CODES[code](*args), factor)
+    return factor
+
+
 def _sample_rates(model: Model, alpha_hs: Array, alpha_ns: Array, factors: Array) -> Array:
     """Expected yields of each sample, shape (samples, bins)."""
-    layout = model._layout
     rates = model._nominal
     if alpha_hs.shape[0]:  # sum_h alpha_h S_h + w(alpha_h) A_h: two contractions
         up, dn = model._histosys_up, model._histosys_dn
-        weight = histosys_weight(alpha_hs, layout.histosys_code)
-        rates = (
-            rates
-            + jnp.tensordot(alpha_hs, 0.5 * (up + dn), axes=1)
-            + jnp.tensordot(weight, 0.0625 * (up - dn), axes=1)
-        )
+        codes = model._layout.slot_codes("histosys")
+        if len(codes) == 1:
+            weight = histosys_weight(alpha_hs, codes[0][0])
+            rates = (
+                rates
+                + jnp.tensordot(alpha_hs, 0.5 * (up + dn), axes=1)
+                + jnp.tensordot(weight, 0.0625 * (up - dn), axes=1)
+            )
+        else:
+            rates = (
+                rates
+                + jnp.tensordot(alpha_hs, 0.5 * (up + dn), axes=1)
+                + _mixed_histosys_shift(model, alpha_hs, 0.0625 * (up - dn))
+            )
     if alpha_ns.shape[0]:
-        factor = PRECOMPUTED_CODES[layout.normsys_code](
-            alpha_ns, model._normsys_log_hi, model._normsys_log_lo, model._normsys_coeffs
-        )
-        rates = rates * _per_bin(model, _product(factor))
+        rates = rates * _per_bin(model, _product(_normsys_factors(model, alpha_ns)))
     if factors.shape[0]:
         rates = rates * _product(factors)
     return rates

@@ -11,6 +11,8 @@
   (:func:`relaxed.histfactory.interpolation.normsys_precompute`; 1 where unused).
 - ``histosys``: ``histosys_index`` (H,) and the shifts ``histosys_up``/``histosys_dn``
   (H, S, B), one dense row per set (zero where it does not apply): two contractions.
+- both interpolated slots also give the interpolation code of each entry, (N, S, C) and
+  (H, S, C) int8 positions in the type's ``Interpolation.codes`` (:func:`entry_codes`).
 - constraints: the constrained parameters (``aux_par_index``), the positions of the Gaussian
   and Poisson terms, and the auxiliary data, widths and Poisson factors.
 
@@ -21,7 +23,7 @@ arithmetic for a concrete specification, ``jax.numpy`` when some numbers are tra
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,9 +33,11 @@ from relaxed.histfactory.interpolation import normsys_precompute
 from relaxed.histfactory.modifiers import UNITS, Context, ModifierUnit, Occurrence, Parameters
 
 __all__ = [
+    "CodeOf",
     "Grid",
     "Member",
     "constraint_slot",
+    "entry_codes",
     "factor_slot",
     "histosys_slot",
     "members",
@@ -100,6 +104,29 @@ def members(
     ]
 
 
+#: The interpolation code (a position in the type's ``Interpolation.codes``) of an entry.
+CodeOf = Callable[[Occurrence], int]
+
+
+def entry_codes(shape: tuple[int, ...], entries: Mapping[tuple[int, ...], int]) -> np.ndarray:
+    """The code of every entry of an interpolated slot, int8 of ``shape``: the given codes
+    of the entries a modifier applies to; the padding gets the code they all share (or 0
+    for none, or the first where they differ), so a slot whose modifiers use one code is
+    uniform.
+
+    Example:
+        >>> entry_codes((2, 2), {(0, 0): 1, (1, 1): 1}).tolist()
+        [[1, 1], [1, 1]]
+        >>> entry_codes((1, 3), {(0, 0): 2, (0, 2): 0}).tolist()
+        [[2, 2, 0]]
+    """
+    used = list(entries.values())
+    codes = np.full(shape, used[0] if used else 0, dtype=np.int8)
+    for position, code in entries.items():
+        codes[position] = code
+    return codes
+
+
 def _pack(footprints: list[np.ndarray]) -> list[int]:
     """Greedy assignment of footprints to rows so that no two in a row overlap."""
     rows: list[np.ndarray] = []
@@ -139,18 +166,25 @@ def factor_slot(group: Sequence[Member], grid: Grid, npars: int) -> np.ndarray:
     return factor_index
 
 
-def histosys_slot(group: Sequence[Member], grid: Grid, ctx: Context) -> tuple[np.ndarray, Any, Any]:
-    """``histosys_index`` (H,) and the shifts :math:`\\delta^+`, :math:`\\delta^-` (H, S, B).
+def histosys_slot(
+    group: Sequence[Member], grid: Grid, ctx: Context, code_of: CodeOf
+) -> tuple[np.ndarray, Any, Any, np.ndarray]:
+    """``histosys_index`` (H,), the shifts :math:`\\delta^+`, :math:`\\delta^-` (H, S, B)
+    and the code of each entry (H, S, C) (:func:`entry_codes`).
 
     Dense rows make the shift a contraction over modifiers (see ``Model``), which is far
     cheaper to evaluate and differentiate than per-slot interpolation."""
     xp = ctx.xp
     S, B = grid.shape
+    sidx = {s: i for i, s in enumerate(grid.samples)}
+    cidx = {c: i for i, c in enumerate(grid.channels)}
     index = np.asarray([m.start for m in group], dtype=np.int32)
     blocks: dict[tuple[int, str, str], tuple[Any, Any]] = {}
+    codes: dict[tuple[int, ...], int] = {}
     for r, m in enumerate(group):
         for o in m.occurrences:
             blocks[(r, o.sample, o.channel)] = m.unit.slot_data(o, ctx)
+            codes[(r, sidx[o.sample], cidx[o.channel])] = code_of(o)
 
     def shifts(which: int) -> Any:
         if not group:
@@ -167,14 +201,15 @@ def histosys_slot(group: Sequence[Member], grid: Grid, ctx: Context) -> tuple[np
             rows.append(xp.stack(per_sample))
         return xp.stack(rows)
 
-    return index, shifts(0), shifts(1)
+    return index, shifts(0), shifts(1), entry_codes((len(group), S, len(grid.channels)), codes)
 
 
 def normsys_slot(
-    group: Sequence[Member], grid: Grid, ctx: Context
-) -> tuple[np.ndarray, Any, Any, Any]:
-    """``normsys_index`` (N, S, C) and the precomputed ``log_hi``, ``log_lo`` (N, S, C) and
-    ``coeffs`` (6, N, S, C) of the factors, one per (sample, channel)."""
+    group: Sequence[Member], grid: Grid, ctx: Context, code_of: CodeOf
+) -> tuple[np.ndarray, Any, Any, Any, np.ndarray]:
+    """``normsys_index`` (N, S, C), the precomputed ``log_hi``, ``log_lo`` (N, S, C) and
+    ``coeffs`` (6, N, S, C) of the factors, one per (sample, channel), and the code of each
+    entry (N, S, C) (:func:`entry_codes`)."""
     xp = ctx.xp
     S, C = len(grid.samples), len(grid.channels)
     sidx = {s: i for i, s in enumerate(grid.samples)}
@@ -189,10 +224,12 @@ def normsys_slot(
     n = max(rows, default=-1) + 1
     index = np.zeros((n, S, C), dtype=np.int32)
     values: dict[tuple[int, int, int], tuple[Any, Any]] = {}
+    codes: dict[tuple[int, ...], int] = {}
     for r, m, fp in zip(rows, group, footprints, strict=True):
         index[r][fp] = m.start
         for o in m.occurrences:
             values[(r, sidx[o.sample], cidx[o.channel])] = m.unit.slot_data(o, ctx)
+            codes[(r, sidx[o.sample], cidx[o.channel])] = code_of(o)
 
     def factors(which: int) -> Any:
         if not values:
@@ -205,7 +242,11 @@ def normsys_slot(
         ]
         return xp.reshape(xp.stack(flat), (n, S, C))
 
-    return (index, *normsys_precompute(factors(0), factors(1), xp=xp))
+    return (
+        index,
+        *normsys_precompute(factors(0), factors(1), xp=xp),
+        entry_codes(index.shape, codes),
+    )
 
 
 def constraint_slot(

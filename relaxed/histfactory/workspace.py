@@ -207,7 +207,8 @@ class Workspace:
         """Build the :class:`relaxed.Model` of a measurement, optionally with patches applied.
 
         ``poi_name`` defaults to the measurement's POI; pass ``None`` for a model without one.
-        ``modifier_settings`` defaults to pyhf 0.7.6's (normsys code4, histosys code4p).
+        ``modifier_settings`` defaults to pyhf 0.7.6's (normsys code4, histosys code4p); see
+        :class:`relaxed.Model` for per-modifier codes (``"per_modifier"``).
 
         As in pyhf 0.7.6, ``patches`` (JSON Patch documents: lists of operations,
         ``jsonpatch.JsonPatch`` objects or :class:`relaxed.Patch`) are applied in order to the

@@ -7,16 +7,17 @@ models: read, validate, build relaxed models, and convert to and from pyhf's JSO
   gives its data; :meth:`HS3Workspace.logpdf` evaluates one distribution by parameter name.
 - :func:`to_pyhf` and :func:`from_pyhf` translate between HS3 and pyhf's workspace format.
 
-Models are built through pyhf's format, so they are exactly pyhf's likelihoods. What that
-format cannot express raises :class:`HS3NotSupported` ("not supported yet" from
-:meth:`HS3Workspace.model`, "cannot be expressed in pyhf's JSON format" from
-:func:`to_pyhf`), naming the JSON path: distributions other than ``histfactory_dist`` (a
-``gaussian_dist`` is read only as the constraint of a luminosity normfactor), data other than
-``binned``, ``LogNormal`` constraints or other constraints pyhf does not have for a modifier
-type, interpolations pyhf (or, for models, relaxed's engine) lacks for a modifier type or that
-differ between modifiers of one type, parameters shared in ways pyhf's parameter sets cannot
-represent, several parameters of interest, a ``staterror`` ``relThreshold``, functions used
-as parameters.
+Models are built through pyhf's format (with per-modifier interpolation codes, which it lacks),
+so they are exactly pyhf's likelihoods. What that format cannot express raises
+:class:`HS3NotSupported` ("not supported yet" from :meth:`HS3Workspace.model`, "cannot be
+expressed in pyhf's JSON format" from :func:`to_pyhf`), naming the JSON path: distributions
+other than ``histfactory_dist`` (a ``gaussian_dist`` is read only as the constraint of a
+luminosity normfactor), data other than ``binned``, ``LogNormal`` constraints or other
+constraints pyhf does not have for a modifier type, interpolations pyhf (or, for models,
+relaxed's engine) lacks for a modifier type, interpolations that differ between modifiers of
+one type (for :func:`to_pyhf` only: models take them), parameters shared in ways pyhf's
+parameter sets cannot represent, several parameters of interest, a ``staterror``
+``relThreshold``, functions used as parameters.
 
 Readings of the standard
 ------------------------
@@ -44,6 +45,10 @@ pyhf computes, and writes the same way:
   A missing interpolation means pyhf's defaults, which are ROOT's implicit code 4 (normsys
   code4, histosys code4p). :func:`from_pyhf` always writes it. relaxed's engine builds
   normsys code1/code4 and histosys code0/code2/code4p.
+- Each modifier's ``interpolation`` is its own: modifiers of one type may differ (models get
+  the most common code as the type's ``interpcode`` and the others as ``per_modifier``
+  overrides of ``modifier_settings``, see :class:`relaxed.Model`); pyhf applies one code per
+  type, so :func:`to_pyhf` raises for such a document unless ``strict_interpolation=False``.
 - Parameter names: given ``parameter``/``parameters``, else ROOT's defaults (``alpha_<name>``
   for normsys/histosys, ``gamma_<name>_bin_<i>`` for shapesys/shapefactor,
   ``gamma_stat_<channel>_bin_<i>`` for staterror, the name for a normfactor).

@@ -29,9 +29,11 @@ def to_pyhf(
     ``fixed`` (``const``) from the parameter point (as :meth:`HS3Workspace.model`).
 
     pyhf's JSON has no field for interpolation codes (they are ``modifier_settings`` of
-    ``Workspace.model``). With ``strict_interpolation`` (default) a document whose codes are
-    not pyhf's defaults (normsys code4, histosys code4p) raises instead of losing them; with
-    ``strict_interpolation=False`` pass :func:`pyhf_modifier_settings` to the model.
+    ``Workspace.model``, one code per modifier type). With ``strict_interpolation`` (default)
+    a document whose codes are not pyhf's defaults (normsys code4, histosys code4p), or whose
+    modifiers of one type use different codes, raises instead of losing them; with
+    ``strict_interpolation=False`` pass :func:`pyhf_modifier_settings` to the model (relaxed's
+    ``Workspace.model`` takes its per-modifier codes; pyhf takes only one code per type).
 
     Raises:
         relaxed.hs3.HS3NotSupported: what pyhf's format cannot express (a ``LogNormal`` or
@@ -64,6 +66,16 @@ def to_pyhf(
     tr = ws.translation(analysis, parameter_point, purpose="pyhf")
     if strict_interpolation:
         for mtype, setting in tr.modifier_settings.items():
+            if "per_modifier" in setting:
+                overridden = sorted(set(setting["per_modifier"].values()))
+                raise HS3NotSupported(
+                    f"{mtype} interpolation {', '.join(overridden)} here but "
+                    f"{setting['interpcode']} on other {mtype} modifiers: cannot be expressed "
+                    "in pyhf's JSON format (pyhf applies one interpolation per modifier type); "
+                    "call to_pyhf(..., strict_interpolation=False) and give "
+                    "pyhf_modifier_settings(...) to relaxed's Workspace.model",
+                    tr.override_paths[mtype],
+                )
             code = setting["interpcode"]
             if code != PYHF_DEFAULT_CODES[mtype]:
                 raise HS3NotSupported(
@@ -78,9 +90,14 @@ def to_pyhf(
 
 def pyhf_modifier_settings(
     doc_or_workspace: Document, analysis: str | None = None
-) -> dict[str, dict[str, str]]:
+) -> dict[str, dict[str, Any]]:
     """pyhf's ``modifier_settings`` for the interpolations of an analysis (always both
     types, pyhf's defaults where the document gives none).
+
+    Where modifiers of one type use different interpolations, the type's ``interpcode`` is
+    the most common one and the others are listed under ``"per_modifier"``
+    (``{"<channel>/<sample>/<modifier>": code}``, pyhf's names): relaxed's ``Model`` and
+    ``Workspace.model`` take them; pyhf does not (it has one code per type).
 
     Example:
         >>> import relaxed
@@ -96,4 +113,4 @@ def pyhf_modifier_settings(
         {'normsys': {'interpcode': 'code4'}, 'histosys': {'interpcode': 'code0'}}
     """
     tr = load(doc_or_workspace).translation(analysis, purpose="pyhf")
-    return {t: dict(v) for t, v in tr.modifier_settings.items()}
+    return copy.deepcopy({t: dict(v) for t, v in tr.modifier_settings.items()})

@@ -19,8 +19,12 @@ LUMI_CONSTRAINT: str = UNITS["lumi"].hs3_constraint_name  # type: ignore[assignm
 PARAMETER_POINT = "default_values"
 
 
-def _codes(modifier_settings: Mapping[str, Any] | None) -> dict[str, str]:
+def _codes(
+    modifier_settings: Mapping[str, Any] | None,
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The code of each type, and its per-modifier overrides (``<channel>/<sample>/<name>``)."""
     codes = dict(PYHF_DEFAULT_CODES)
+    overrides: dict[str, dict[str, str]] = {t: {} for t in codes}
     for mtype, setting in (modifier_settings or {}).items():
         if mtype not in codes:
             raise HS3NotSupported(
@@ -28,7 +32,15 @@ def _codes(modifier_settings: Mapping[str, Any] | None) -> dict[str, str]:
                 "modifier_settings",
             )
         codes[mtype] = setting.get("interpcode", PYHF_DEFAULT_CODES[mtype])
-    return codes
+        overrides[mtype] = dict(setting.get("per_modifier", {}))
+    return codes, overrides
+
+
+def _hs3_interpolation(mtype: str, code: str, where: str) -> Any:
+    value = hs3_interpolation(mtype, code)
+    if value is None:
+        raise HS3NotSupported(f"{mtype} interpolation {code} has no HS3 name", where)
+    return value
 
 
 def _floats(values: Any) -> list[float]:
@@ -76,7 +88,8 @@ def from_pyhf(
 
     Every modifier carries its constraint and, for normsys and histosys, its
     ``interpolation`` explicitly (``modifier_settings`` in pyhf's format, default pyhf's
-    code4/code4p). pyhf's ``lumi`` becomes a ``normfactor`` named ``lumi`` with
+    code4/code4p, with relaxed's optional ``per_modifier`` overrides, see
+    :class:`relaxed.Model`). pyhf's ``lumi`` becomes a ``normfactor`` named ``lumi`` with
     ``constraint_name`` pointing to a ``gaussian_dist`` (mean ``lumi``, the measurement's
     sigma), paired in the likelihood with the auxiliary datum as an inline number.
 
@@ -104,18 +117,17 @@ def from_pyhf(
     source = ws.spec
     meas = ws.get_measurement(measurement)
     meas_index = [m["name"] for m in source["measurements"]].index(meas["name"])
-    codes = _codes(modifier_settings)
-    interpolation = {}
-    for mtype, code in codes.items():
-        value = hs3_interpolation(mtype, code)
-        if value is None:
-            raise HS3NotSupported(
-                f"{mtype} interpolation {code} has no HS3 name", f"modifier_settings.{mtype}"
-            )
-        interpolation[mtype] = value
+    codes, overrides = _codes(modifier_settings)
+    interpolation = {
+        mtype: _hs3_interpolation(mtype, code, f"modifier_settings.{mtype}")
+        for mtype, code in codes.items()
+    }
     model = ws.model(
         measurement_name=meas["name"],
-        modifier_settings={t: {"interpcode": c} for t, c in codes.items()},
+        modifier_settings={
+            t: {"interpcode": c, **({"per_modifier": overrides[t]} if overrides[t] else {})}
+            for t, c in codes.items()
+        },
     )
     config = model.config
     types: dict[str, str] = {}
@@ -172,9 +184,13 @@ def from_pyhf(
                 if (name, c) in channel_offset:  # this channel's part of the set
                     start = channel_offset[(name, c)]
                     parameters = parameters[start : start + nbins[c]]
-                mods.append(
-                    unit.to_hs3(name, mod["data"], parameters, interpolation.get(unit.name))
-                )
+                value = interpolation.get(unit.name)
+                override = overrides.get(unit.name, {}).get(f"{c}/{sample['name']}/{name}")
+                if override is not None:
+                    value = _hs3_interpolation(
+                        unit.name, override, f"modifier_settings.{unit.name}.per_modifier"
+                    )
+                mods.append(unit.to_hs3(name, mod["data"], parameters, value))
                 if unit.hs3_sample_field is not None:
                     contents[unit.hs3_sample_field] = _floats(mod["data"])
             samples.append({"name": sample["name"], "data": contents, "modifiers": mods})

@@ -49,12 +49,17 @@ class Translation:
     Attributes:
         spec: the pyhf workspace (``channels``, ``observations``, one measurement).
         measurement: the name of that measurement.
-        modifier_settings: pyhf's interpolation codes, ``{"normsys": {"interpcode": ...},
-            "histosys": {...}}``.
+        modifier_settings: the interpolation codes in the format of ``relaxed.Model``'s
+            ``modifier_settings``: ``{"normsys": {"interpcode": ...}, "histosys": {...}}``
+            (pyhf's), and where modifiers of one type use different codes, the most common
+            one as ``interpcode`` and the others under ``"per_modifier"``
+            (``{"<channel>/<sample>/<modifier>": code}``, pyhf names).
         parameters: HS3 parameter name -> (pyhf parameter set, component).
         channels: pyhf channel name -> HS3 distribution name.
         interpolation_paths: modifier type -> JSON path of a modifier that set its code
             explicitly (``None`` where every one uses the default).
+        override_paths: modifier type -> JSON path of the first modifier whose code is a
+            per-modifier override (only types with mixed codes).
         analysis, likelihood, parameter_point: the names that were used (or ``None``).
 
     Example:
@@ -76,6 +81,7 @@ class Translation:
     parameters: Mapping[str, tuple[str, int]]
     channels: Mapping[str, str]
     interpolation_paths: Mapping[str, str | None] = field(default_factory=dict)
+    override_paths: Mapping[str, str] = field(default_factory=dict)
     analysis: str | None = None
     likelihood: str | None = None
     parameter_point: str | None = None
@@ -89,6 +95,8 @@ class _Occurrence:
     modifier: Mapping[str, Any]
     mtype: str
     params: tuple[str, ...]
+    code: str | None = None  # pyhf's interpolation code (normsys, histosys)
+    code_path: str = ""  # where the code was given ("" for the default)
 
 
 class _Translator:
@@ -154,12 +162,11 @@ class _Translator:
     # -- modifiers -------------------------------------------------------------------------
     def occurrences(
         self, channels: Sequence[tuple[str, str, str]], lumi_allowed: bool
-    ) -> tuple[list[_Occurrence], dict[str, tuple[str, str]], dict[str, str]]:
-        """Every modifier of the channels (pyhf channel, distribution, path), checked; the
-        interpolation codes found (type -> (code, path)); and the constrained normfactors
-        (parameter -> constraint distribution)."""
+    ) -> tuple[list[_Occurrence], dict[str, str]]:
+        """Every modifier of the channels (pyhf channel, distribution, path), checked, with
+        its interpolation code; and the constrained normfactors (parameter -> constraint
+        distribution)."""
         occs: list[_Occurrence] = []
-        codes: dict[str, tuple[str, str]] = {}
         lumi: dict[str, str] = {}
         lumi_paths: dict[str, str] = {}
         for channel, name, dpath in channels:
@@ -176,8 +183,9 @@ class _Translator:
                         if p in self.index.positions["functions"]:
                             raise self.unsupported(mpath, f"parameter '{p}', which is a function")
                     self.check_constraint(mod, mtype, mpath)
+                    code, code_path = None, ""
                     if UNITS[mtype].interpolation is not None:
-                        self.check_code(mod, mtype, mpath, codes)
+                        code, code_path = self.check_code(mod, mtype, mpath)
                     if mtype == "normsys":
                         for key in ("hi", "lo"):
                             if not mod["data"][key] > 0:
@@ -198,7 +206,9 @@ class _Translator:
                                     f"normfactor parameter '{p}' with two constraints",
                                 )
                             lumi_paths.setdefault(p, mpath)
-                    occs.append(_Occurrence(channel, sname, mpath, mod, mtype, params))
+                    occs.append(
+                        _Occurrence(channel, sname, mpath, mod, mtype, params, code, code_path)
+                    )
         if lumi_allowed:
             for occ in occs:
                 p = occ.params[0]
@@ -211,7 +221,7 @@ class _Translator:
                         occ.path,
                         f"normfactor parameter '{p}' constrained at {lumi_paths[p]} but not here",
                     )
-        return occs, codes, lumi
+        return occs, lumi
 
     def check_staterror_config(self, dist: Mapping[str, Any], dpath: str) -> None:
         cfg = dist.get("staterror")
@@ -237,9 +247,8 @@ class _Translator:
             f"a {constraint} constraint on a {mtype} modifier ({unit.hs3_constraint_note})",
         )
 
-    def check_code(
-        self, mod: Mapping[str, Any], mtype: str, mpath: str, codes: dict[str, tuple[str, str]]
-    ) -> None:
+    def check_code(self, mod: Mapping[str, Any], mtype: str, mpath: str) -> tuple[str, str]:
+        """pyhf's code of a modifier's ``interpolation``, and its path ("" for the default)."""
         value = mod.get("interpolation")
         where = f"{mpath}.interpolation" if value is not None else mpath
         code = pyhf_code(mtype, value)
@@ -249,18 +258,7 @@ class _Translator:
             raise self.unsupported(
                 where, f"interpolation {value!r} on a {mtype} modifier (pyhf's {code})"
             )
-        if mtype not in codes:
-            codes[mtype] = (code, where if value is not None else "")
-        elif codes[mtype][0] != code:
-            first = codes[mtype][1] or "a modifier without interpolation (the default)"
-            here = code if value is not None else f"{code} (the default: none given)"
-            raise self.unsupported(
-                where,
-                f"{mtype} interpolation {here} here but {codes[mtype][0]} at {first} (pyhf "
-                "applies one interpolation per modifier type)",
-            )
-        elif value is not None and not codes[mtype][1]:
-            codes[mtype] = (code, where)
+        return code, where if value is not None else ""
 
     # -- parameter sets --------------------------------------------------------------------
     def parameter_sets(
@@ -378,6 +376,33 @@ def _split_staterrors(groups: dict[Any, list[_Occurrence]]) -> dict[Any, list[_O
     return out
 
 
+def _modifier_settings(
+    occs: Sequence[_Occurrence], by_path: Mapping[str, str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The models' ``modifier_settings`` of the modifiers' codes: per type the code of its
+    modifiers (pyhf's default for a type without any); where they differ, the most common
+    (pyhf's default, else the first seen, among equals) and the others as ``per_modifier``
+    overrides keyed ``<channel>/<sample>/<pyhf modifier name>``. Also the path of each
+    type's first override."""
+    settings: dict[str, dict[str, Any]] = {}
+    override_paths: dict[str, str] = {}
+    for mtype, default in PYHF_DEFAULT_CODES.items():
+        typed = [o for o in occs if o.mtype == mtype and o.code is not None]
+        counts: dict[str, int] = {}
+        for c in (o.code for o in typed if o.code is not None):
+            counts[c] = counts.get(c, 0) + 1
+        # the most common code; among equals pyhf's default, else the first seen
+        code = max(counts, key=lambda c: (counts[c], c == default)) if counts else default
+        settings[mtype] = {"interpcode": code}
+        others = [o for o in typed if o.code != code]
+        if others:
+            settings[mtype]["per_modifier"] = {
+                f"{o.channel}/{o.sample}/{by_path[o.path]}": o.code for o in others
+            }
+            override_paths[mtype] = others[0].code_path or others[0].path
+    return settings, override_paths
+
+
 def _pyhf_modifier(
     occ: _Occurrence, name: str, sample: Mapping[str, Any], is_lumi: bool
 ) -> dict[str, Any]:
@@ -430,7 +455,7 @@ def translate(
     if len(set(stripped)) != len(stripped):
         stripped = [name for name, _, _, _ in channels]
     channel_of = dict(zip(stripped, (name for name, _, _, _ in channels), strict=True))
-    occs, codes, lumi = tr.occurrences(
+    occs, lumi = tr.occurrences(
         [(c, name, dpath) for c, (name, dpath, _, _) in zip(stripped, channels, strict=True)],
         lumi_allowed,
     )
@@ -552,9 +577,9 @@ def translate(
             f"distributions {channel_of})",
             lpath,
         ) from err
-    settings = {
-        t: {"interpcode": codes[t][0] if t in codes else default}
-        for t, default in PYHF_DEFAULT_CODES.items()
+    settings, override_paths = _modifier_settings(occs, by_path)
+    explicit = {
+        t: next((o.code_path for o in occs if o.mtype == t and o.code_path), None) for t in settings
     }
     return Translation(
         spec=spec,
@@ -562,7 +587,8 @@ def translate(
         modifier_settings=settings,
         parameters=names,
         channels=channel_of,
-        interpolation_paths={t: (codes[t][1] or None) if t in codes else None for t in settings},
+        interpolation_paths=explicit,
+        override_paths=override_paths,
         analysis=None if chosen is None else chosen["name"],
         likelihood=lh["name"] if distribution is None else None,
         parameter_point=None if point is None else point["name"],
