@@ -701,11 +701,97 @@ def _unsupported(doc: dict[str, Any], path: str, *words: str) -> None:
     assert message.startswith(path + ":") and "not supported yet" in message, message
 
 
-def test_unsupported_lognormal() -> None:
-    doc = _base()
-    doc["distributions"][0]["samples"][1]["modifiers"][0]["constraint"] = "LogNormal"
+def test_lognormal_normsys_builds_the_gaussian_model_and_is_refused_by_to_pyhf() -> None:
+    """A unit LogNormal on a normsys/histosys (pyhs3's reading: lognormal_dist of x = 1 with
+    log-location alpha, log-scale 1) is the unit Gaussian constraint at x = 1: the model's
+    logpdf equals the Gauss document's everywhere; pyhf's JSON cannot declare it."""
+    gauss = _base()
+    lognormal = _base()
+    lognormal["distributions"][0]["samples"][1]["modifiers"][0]["constraint"] = "LogNormal"
     path = "distributions[0].samples[1].modifiers[0].constraint"
-    _unsupported(doc, path, "LogNormal constraint on a normsys")
+    with pytest.raises(HS3NotSupported) as info:
+        to_pyhf(lognormal)
+    message = str(info.value)
+    assert message.startswith(path + ":"), message
+    assert "LogNormal constraint on a normsys" in message
+    assert "cannot be expressed in pyhf's JSON format" in message
+    ours, reference = load(lognormal), load(gauss)
+    model, same = ours.model(), reference.model()
+    assert model.config.par_order == same.config.par_order
+    data = np.asarray(ours.data(model))
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        pars = np.asarray(same.config.suggested_init()) + rng.normal(0.0, 0.3, same.config.npars)
+        assert float(model.logpdf(pars, data)[0]) == float(same.logpdf(pars, data)[0])
+    # the reading itself, by scipy: log LogNormal(x=1 | log-location a, log-scale 1) equals
+    # log N(0 | a, 1) for every a
+    from scipy import stats
+
+    for a in (-2.0, -0.3, 0.0, 0.7, 3.1):
+        lognormal_term = stats.lognorm.logpdf(1.0, s=1.0, scale=np.exp(a))
+        assert lognormal_term == pytest.approx(stats.norm.logpdf(0.0, a, 1.0), rel=1e-14)
+
+
+def test_lognormal_on_a_shapesys_is_not_supported() -> None:
+    doc = _base()
+    mods = doc["distributions"][0]["samples"][1]["modifiers"]
+    (k,) = [i for i, m in enumerate(mods) if m["type"] == "shapesys"]
+    mods[k]["constraint"] = "LogNormal"
+    _unsupported(doc, f"distributions[0].samples[1].modifiers[{k}].constraint", "shapesys")
+
+
+@needs_hs3
+def test_lognormal_constraints_equal_pyhs3() -> None:
+    """pyhs3 builds LogNormal-constrained normsys and histosys as lognormal_dist terms."""
+    import pyhs3
+
+    spec = {
+        "channels": [
+            {
+                "name": "SR",
+                "samples": [
+                    {
+                        "name": "sig",
+                        "data": [4.0, 6.0],
+                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                    },
+                    {
+                        "name": "bkg",
+                        "data": [30.0, 20.0],
+                        "modifiers": [
+                            {"name": "n", "type": "normsys", "data": {"hi": 1.2, "lo": 0.85}},
+                            {
+                                "name": "h",
+                                "type": "histosys",
+                                "data": {"hi_data": [33.0, 21.0], "lo_data": [28.0, 18.5]},
+                            },
+                        ],
+                    },
+                ],
+            }
+        ],
+        "observations": [{"name": "SR", "data": [36.0, 25.0]}],
+        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+    doc = from_pyhf(spec)
+    for mod in doc["distributions"][0]["samples"][1]["modifiers"]:
+        mod["constraint"] = "LogNormal"
+    ours = load(doc)
+    gauss = load(from_pyhf(spec))
+    analysis = doc["analyses"][0]["name"]
+    reference = pyhs3.Workspace(**doc).model(analysis, progress=False)
+    dist = doc["distributions"][0]["name"]
+    names = [p["name"] for p in doc["parameter_points"][0]["parameters"]]
+    rng = np.random.default_rng(11)
+    for _ in range(4):
+        values = {n: float(rng.uniform(-0.9, 1.3)) for n in names}
+        values["mu"] = float(rng.uniform(0.2, 2.0))
+        arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+        theirs = float(reference.logpdf(dist, **arrays))
+        mine = ours.logpdf(dist, values)
+        assert mine == pytest.approx(theirs, rel=1e-10, abs=1e-12)
+        assert mine == gauss.logpdf(dist, values)
 
 
 def test_unsupported_poisson_staterror() -> None:

@@ -12,8 +12,9 @@ so they are exactly pyhf's likelihoods. What that format cannot express raises
 :class:`HS3NotSupported` ("not supported yet" from :meth:`HS3Workspace.model`, "cannot be
 expressed in pyhf's JSON format" from :func:`to_pyhf`), naming the JSON path: distributions
 other than ``histfactory_dist`` (a ``gaussian_dist`` is read only as the constraint of a
-luminosity normfactor), data other than ``binned``, ``LogNormal`` constraints or other
-constraints pyhf does not have for a modifier type, interpolations pyhf (or, for models,
+luminosity normfactor), data other than ``binned``, constraints pyhf does not have for a
+modifier type (``LogNormal`` on a ``normsys``/``histosys`` builds, see below, but is refused
+by :func:`to_pyhf`), interpolations pyhf (or, for models,
 relaxed's engine) lacks for a modifier type, interpolations that differ between modifiers of
 one type (for :func:`to_pyhf` only: models take them), parameters shared in ways pyhf's
 parameter sets cannot represent, several parameters of interest, a ``staterror``
@@ -38,6 +39,14 @@ pyhf computes, and writes the same way:
   ``Poisson`` staterror is not supported yet.
 - ``normsys``/``histosys`` without ``constraint`` are Gaussian-constrained (ROOT always
   constrains them); ``shapesys`` without one is Poisson.
+- ``LogNormal`` (or ``Lognormal``) on a ``normsys``/``histosys``: the standard's "unit
+  LogNormal", read as pyhs3 reads it, a ``lognormal_dist`` of the auxiliary datum
+  :math:`x = 1` with log-location :math:`\alpha` and log-scale 1. Its log-density,
+  :math:`-\log x - \tfrac12\log 2\pi - \tfrac12(\log x - \alpha)^2`, is at :math:`x = 1`
+  exactly the unit Gaussian constraint's, so models build the Gaussian (the tests check the
+  logpdf against pyhs3). ROOT's own log-normal constraint of a systematic (a relative
+  uncertainty and a transformed parameter) is another model, which this reading does not
+  cover. A ``LogNormal`` on other modifier types is not supported.
 - ``interpolation``: the standard's names ``lin``, ``parabolic``, ``poly6`` (histosys: pyhf
   code0, code2, code4p; normsys: code0, code2, code4p) and ``log`` (normsys: code1); pyhf's
   normsys default code4 (poly6 inside, exponential outside) has no name in that list and is

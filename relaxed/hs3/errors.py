@@ -40,8 +40,9 @@ class HS3NotSupported(InvalidHS3):
     """A valid HS3 document uses something relaxed cannot translate or build.
 
     :func:`relaxed.hs3.to_pyhf` raises it for what pyhf's JSON format cannot express (a
-    ``LogNormal`` constraint, a distribution other than ``histfactory_dist``, unbinned data,
-    an interpolation pyhf cannot use for that modifier type, ...);
+    ``LogNormal`` constraint, which models build, a distribution other than
+    ``histfactory_dist``, unbinned data, an interpolation pyhf cannot use for that modifier
+    type, ...);
     :meth:`relaxed.hs3.HS3Workspace.model` raises it, with "not supported yet" in the
     message, for everything its engine cannot build.
 

@@ -41,6 +41,16 @@ ENGINE_CODES = {
 }
 _GAUSSIANS = ("gaussian_dist", "normal_dist")
 
+#: The standard's unit log-normal constraint of a ``normsys``/``histosys`` parameter
+#: :math:`\alpha`, read as pyhs3 reads it: ``lognormal_dist`` of the auxiliary datum
+#: :math:`x = 1` with log-location :math:`\alpha` and log-scale 1,
+#: :math:`\log f = -\log x - \tfrac12\log 2\pi - \tfrac12(\log x - \alpha)^2`, which at
+#: :math:`x = 1` is the unit Gaussian constraint's :math:`\log\mathcal{N}(0 \mid \alpha, 1)`
+#: exactly (and pseudo-experiments that draw :math:`x` draw :math:`\log x` from that
+#: Gaussian). Models therefore build it as pyhf's Gaussian constraint; :func:`to_pyhf`
+#: refuses it, since the written document would declare another constraint.
+LOGNORMAL_NAMES = frozenset({"LogNormal", "Lognormal"})
+
 
 @dataclass(frozen=True)
 class Translation:
@@ -242,6 +252,12 @@ class _Translator:
         unit = UNITS[mtype]
         if constraint is None or constraint == unit.hs3_constraint:
             return
+        if (
+            self.purpose == "model"
+            and constraint in LOGNORMAL_NAMES
+            and unit.hs3_constraint == "Gauss"
+        ):
+            return  # the same likelihood as Gauss (LOGNORMAL_NAMES); pyhf's JSON cannot say so
         raise self.unsupported(
             f"{mpath}.constraint",
             f"a {constraint} constraint on a {mtype} modifier ({unit.hs3_constraint_note})",
