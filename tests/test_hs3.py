@@ -794,10 +794,21 @@ def test_lognormal_constraints_equal_pyhs3() -> None:
         assert mine == gauss.logpdf(dist, values)
 
 
-def test_unsupported_poisson_staterror() -> None:
+def test_poisson_staterror_builds_but_does_not_convert() -> None:
+    """A Poisson staterror builds (relaxed's modifier_settings["staterror"]; more in
+    tests/test_staterror_poisson.py); pyhf's format cannot express it."""
     doc = _base()
     doc["distributions"][0]["samples"][1]["modifiers"][3]["constraint"] = "Poisson"
-    _unsupported(doc, "distributions[0].samples[1].modifiers[3].constraint", "staterror")
+    ws = load(doc)
+    with pytest.raises(HS3NotSupported) as info:
+        to_pyhf(ws)
+    message = str(info.value)
+    assert message.startswith("distributions[0].samples[1].modifiers[3].constraint:")
+    assert "staterror" in message and "cannot be expressed in pyhf's JSON format" in message
+    model = ws.model()
+    assert model.config.modifier_settings["staterror"] == {"constraint": "poisson"}
+    name = ws.translation().spec["channels"][0]["samples"][1]["modifiers"][3]["name"]
+    assert model.config.param_set(name).pdf_type == "poisson"
 
 
 def test_unsupported_histosys_log_interpolation() -> None:

@@ -16,7 +16,9 @@ the parameters, applies the measurement's configuration and has the slots packed
 - a name may be shared by several samples and channels (one parameter set), and by types
   that declare it (``ModifierUnit.shares_with``: a histosys and a normsys); a unit that is
   not ``shareable`` (shapesys) belongs to one sample;
-- each type's parameters and constraint: see its unit.
+- each type's parameters and constraint: see its unit; a staterror set may instead take a
+  Poisson constraint (relaxed's ``modifier_settings["staterror"]``, see
+  :meth:`~relaxed.histfactory.modifiers.staterror.Staterror.poisson_parameters`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from relaxed.histfactory.modifiers import (
     Parameters,
 )
 from relaxed.histfactory.modifiers.base import _is_concrete, _length
+from relaxed.histfactory.modifiers.staterror import Staterror
 from relaxed.histfactory.slots import (
     CodeOf,
     Grid,
@@ -60,17 +63,81 @@ _SIZED_KEYS = ("inits", "bounds", "auxdata", "sigmas", "factors")
 PER_MODIFIER = "per_modifier"
 
 
+#: The staterror constraints a model can use (``modifier_settings["staterror"]``).
+STATERROR_CONSTRAINTS = ("gauss", "poisson")
+#: The key of the staterror entry naming the constraint of single parameter sets.
+PER_NAME = "per_name"
+
+
+def _staterror_setting(setting: Any) -> tuple[str, dict[str, str]]:
+    """The constraint of every staterror set and the per-name overrides of a
+    ``modifier_settings["staterror"]`` entry (``None``: Gaussian, none), checked."""
+    if setting is None:
+        return "gauss", {}
+    example = "{'constraint': 'poisson', 'per_name': {'<staterror name>': 'gauss'}}"
+    if not isinstance(setting, Mapping):
+        raise InvalidModifier(
+            f"modifier_settings.staterror: expected a mapping such as {example}, got {setting!r}"
+        )
+    extra = set(setting) - {"constraint", PER_NAME}
+    if extra:
+        raise InvalidModifier(
+            f"modifier_settings.staterror: unknown keys {sorted(extra)}; use 'constraint' and "
+            f"'{PER_NAME}'"
+        )
+
+    def checked(value: Any, where: str) -> str:
+        if value not in STATERROR_CONSTRAINTS:
+            raise InvalidModifier(
+                f"{where}: staterror constraint {value!r} is not supported; use one of "
+                f"{list(STATERROR_CONSTRAINTS)}"
+            )
+        return str(value)
+
+    default = checked(setting.get("constraint", "gauss"), "modifier_settings.staterror.constraint")
+    per_name = setting.get(PER_NAME, {})
+    if not isinstance(per_name, Mapping):
+        raise InvalidModifier(
+            f"modifier_settings.staterror.{PER_NAME}: expected a mapping "
+            f"{{'<staterror name>': constraint}}, got {per_name!r}"
+        )
+    overrides = {
+        str(name): checked(value, f"modifier_settings.staterror.{PER_NAME}[{name!r}]")
+        for name, value in per_name.items()
+    }
+    return default, overrides
+
+
+def _staterror_constraints(
+    default: str, overrides: Mapping[str, str], parsed: _Spec
+) -> dict[str, str]:
+    """The constraint of each staterror set of the specification (by name)."""
+    names = sorted({name for name, t in parsed.modifiers if t == "staterror"})
+    for name in overrides:
+        if name not in names:
+            raise InvalidModifier(
+                f"modifier_settings.staterror.{PER_NAME}[{name!r}]: no staterror modifier "
+                f"'{name}'; the staterror modifiers are {names}"
+            )
+    return {name: overrides.get(name, default) for name in names}
+
+
 def _settings(
     modifier_settings: Mapping[str, Any] | None,
-) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """The interpolation code of each interpolated type, and the per-modifier overrides
-    (type -> ``{"<channel>/<sample>/<modifier>": code}``), checked before any array work."""
-    settings = DEFAULT_MODIFIER_SETTINGS if modifier_settings is None else modifier_settings
+) -> tuple[dict[str, str], dict[str, dict[str, str]], tuple[str, dict[str, str]]]:
+    """The interpolation code of each interpolated type, the per-modifier overrides
+    (type -> ``{"<channel>/<sample>/<modifier>": code}``) and the staterror constraints
+    (:func:`_staterror_setting`), checked before any array work. An entry for staterror
+    alone keeps pyhf's ``Model(spec)`` codes: it is no interpolation setting."""
+    settings = dict(DEFAULT_MODIFIER_SETTINGS if modifier_settings is None else modifier_settings)
+    staterror = _staterror_setting(settings.pop("staterror", None))
+    if modifier_settings is not None and not settings:
+        settings = dict(DEFAULT_MODIFIER_SETTINGS)
     unknown = set(settings) - set(INTERPOLATED)
     if unknown:
         raise InvalidModifier(
             f"modifier_settings: interpolation codes can be set for {' and '.join(INTERPOLATED)} "
-            f"only, got {sorted(unknown)}"
+            f"only (and a constraint for staterror), got {sorted(unknown)}"
         )
     codes: dict[str, str] = {}
     overrides: dict[str, dict[str, str]] = {}
@@ -115,7 +182,7 @@ def _settings(
                     f"use one of {sorted(interpolation.codes)}"
                 )
         overrides[mtype] = dict(per_modifier)
-    return codes, overrides
+    return codes, overrides, staterror
 
 
 def _resolve_overrides(
@@ -253,10 +320,14 @@ def _configure(
     types: tuple[str, ...],
     config: tuple[Mapping[str, Any], str],
     ctx: Context,
+    poisson_staterror: bool = False,
 ) -> None:
-    """Apply a parameter's measurement configuration to its set, in place."""
+    """Apply a parameter's measurement configuration to its set, in place (a staterror with
+    a Poisson constraint takes ``factors`` instead of ``sigmas``)."""
     cfg, cpath = config
     allowed = set().union(*(UNITS[t].config_keys for t in types))
+    if poisson_staterror:
+        allowed = (allowed - {"sigmas"}) | {"factors"}
     for key in _SIZED_KEYS:
         if key not in cfg:
             continue
@@ -296,8 +367,10 @@ def _parameter_set(
     by_type: Mapping[str, list[Occurrence]],
     ctx: Context,
     user: Mapping[str, tuple[Mapping[str, Any], str]],
+    staterror: Mapping[str, str],
 ) -> tuple[ParamSet, Parameters]:
-    """The parameter set of ``name`` from the unit of its (first) type, configured."""
+    """The parameter set of ``name`` from the unit of its (first) type, configured
+    (``staterror``: the constraint of each staterror set, :func:`_staterror_constraints`)."""
     types = tuple(sorted(by_type))
     if not all(set(types) - {t} <= UNITS[t].shares_with for t in types):
         paths = [by_type[t][0].path for t in types]
@@ -307,9 +380,16 @@ def _parameter_set(
             "use different names"
         )
     unit = UNITS[types[0]]
-    params = unit.parameters(name, [o for t in types for o in by_type[t]], ctx)
+    occurrences = [o for t in types for o in by_type[t]]
+    pdf_type = unit.pdf_type
+    poisson_staterror = isinstance(unit, Staterror) and staterror.get(name) == "poisson"
+    if poisson_staterror:
+        params = unit.poisson_parameters(name, occurrences, ctx)  # type: ignore[attr-defined]
+        pdf_type = "poisson"
+    else:
+        params = unit.parameters(name, occurrences, ctx)
     if name in user:
-        _configure(params, name, types, user[name], ctx)
+        _configure(params, name, types, user[name], ctx, poisson_staterror)
     unit.check_parameters(name, params)
     paramset = ParamSet(
         name=name,
@@ -318,7 +398,7 @@ def _parameter_set(
         inits=tuple(params.inits),
         bounds=tuple((float(lo), float(hi)) for lo, hi in params.bounds),
         fixed=tuple(params.fixed),
-        pdf_type=unit.pdf_type,
+        pdf_type=pdf_type,
         modifier_types=types,
     )
     return paramset, params
@@ -368,9 +448,10 @@ def build(
         >>> layout.npars, arrays["nominal"].shape, arrays["auxdata"].shape
         (3, (2, 2), (2,))
     """
-    codes, overrides = _settings(modifier_settings)
+    codes, overrides, (staterror_default, staterror_names) = _settings(modifier_settings)
     parsed = _Spec(spec)
     per_modifier = _resolve_overrides(overrides, parsed.mods)
+    staterror = _staterror_constraints(staterror_default, staterror_names, parsed)
     concrete = _is_concrete(spec["channels"]) and _is_concrete(spec.get("parameters", []))
     xp: Any = np if concrete else jnp
 
@@ -405,7 +486,9 @@ def build(
 
     # -- parameter sets (dicts keep insertion order: the registration order) ---------------
     user = _user_configs(spec.get("parameters", []))
-    built = [_parameter_set(name, by_type, ctx, user) for name, by_type in occurrences.items()]
+    built = [
+        _parameter_set(name, by_type, ctx, user, staterror) for name, by_type in occurrences.items()
+    ]
     if not built:
         raise InvalidModel("the model has no parameters: no sample has a modifier")
     paramsets = [p for p, _ in built]
@@ -460,6 +543,8 @@ def build(
                 for where, code in chosen.items()
             )
         ),
+        staterror_constraint=staterror_default,
+        staterror_per_name=tuple(sorted(staterror_names.items())),
         factor_index=factor_index,
         normsys_index=normsys_index,
         normsys_codes=normsys_codes,

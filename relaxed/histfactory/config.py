@@ -88,6 +88,9 @@ class Layout:
     histosys_code: str
     # per-modifier codes: (type, channel, sample, modifier name, code), sorted
     interpolation_overrides: tuple[tuple[str, str, str, str, str], ...]
+    # staterror constraint setting: the default ("gauss"/"poisson") and per-name overrides
+    staterror_constraint: str
+    staterror_per_name: tuple[tuple[str, str], ...]
     # index arrays (numpy, int32); "one" index == npars points at a constant 1.0
     factor_index: np.ndarray  # (K, S, B) parameters multiplying the yields directly
     normsys_index: np.ndarray  # (N, S, C) alpha of the normsys in that slot, per channel
@@ -126,6 +129,8 @@ class Layout:
             self.normsys_code,
             self.histosys_code,
             self.interpolation_overrides,
+            self.staterror_constraint,
+            self.staterror_per_name,
             tuple((a.shape, a.tobytes()) for a in arrays),
         )
         object.__setattr__(self, "key", key)
@@ -269,7 +274,9 @@ class ModelConfig:
     @property
     def modifier_settings(self) -> dict[str, dict[str, Any]]:
         """Interpolation codes in use, in pyhf's format, with the per-modifier overrides of a
-        type (``"per_modifier": {"<channel>/<sample>/<modifier>": code}``) where it has any.
+        type (``"per_modifier": {"<channel>/<sample>/<modifier>": code}``) where it has any,
+        and, where a Poisson staterror constraint was asked for, the staterror setting
+        (``{"constraint": ..., "per_name": {...}}``, see :class:`relaxed.Model`).
 
         Example:
             >>> import relaxed
@@ -280,6 +287,11 @@ class ModelConfig:
             ...                         "per_modifier": {"SR/b/a": "code1"}}}
             >>> relaxed.Model(spec, None, settings).config.modifier_settings["normsys"]
             {'interpcode': 'code4', 'per_modifier': {'SR/b/a': 'code1'}}
+            >>> spec = {"channels": [{"name": "SR", "samples": [{"name": "b", "data": [5.0],
+            ...     "modifiers": [{"name": "st", "type": "staterror", "data": [1.0]}]}]}]}
+            >>> cfg = relaxed.Model(spec, None, {"staterror": {"constraint": "poisson"}}).config
+            >>> cfg.modifier_settings["staterror"], cfg.auxdata.tolist()  # tau = (5 / 1)^2
+            ({'constraint': 'poisson'}, [25.0])
         """
         settings: dict[str, dict[str, Any]] = {
             "normsys": {"interpcode": self._layout.normsys_code},
@@ -287,6 +299,11 @@ class ModelConfig:
         }
         for mtype, channel, sample, name, code in self._layout.interpolation_overrides:
             settings[mtype].setdefault("per_modifier", {})[f"{channel}/{sample}/{name}"] = code
+        layout = self._layout
+        if layout.staterror_constraint != "gauss" or layout.staterror_per_name:
+            settings["staterror"] = {"constraint": layout.staterror_constraint}
+            if layout.staterror_per_name:
+                settings["staterror"]["per_name"] = dict(layout.staterror_per_name)
         return settings
 
     # -- parameters ------------------------------------------------------------------------

@@ -110,7 +110,13 @@ class Model:
             (pyhf shares a modifier name between samples, so the path names all three; HS3
             gives every modifier its own interpolation). Unknown keys, paths that name no
             modifier of that type, and codes the engine lacks raise
-            :class:`~relaxed.exceptions.InvalidModifier`.
+            :class:`~relaxed.exceptions.InvalidModifier`. A relaxed extension,
+            ``"staterror": {"constraint": "poisson", "per_name": {"<name>": "gauss"}}``,
+            chooses the constraint of staterror sets (all of them, then single sets by
+            name; each key optional; values ``"gauss"``, the default and pyhf's, or
+            ``"poisson"``: ROOT's :math:`\\mathrm{Pois}(\\tau_b \\mid \\tau_b\\gamma_b)` with
+            :math:`\\tau_b = 1/\\sigma_b^2`, as pyhf's shapesys). This entry alone leaves the
+            interpolation codes at pyhf's ``Model(spec)`` defaults.
         validate: check the spec against the HistFactory JSON schema.
 
     A model is a frozen dataclass registered as a pytree (:mod:`relaxed.pytree`): its array

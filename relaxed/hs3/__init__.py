@@ -7,8 +7,9 @@ models: read, validate, build relaxed models, and convert to and from pyhf's JSO
   gives its data; :meth:`HS3Workspace.logpdf` evaluates one distribution by parameter name.
 - :func:`to_pyhf` and :func:`from_pyhf` translate between HS3 and pyhf's workspace format.
 
-Models are built through pyhf's format (with per-modifier interpolation codes, which it lacks),
-so they are exactly pyhf's likelihoods. What that format cannot express raises
+Models are built through pyhf's format (with per-modifier interpolation codes and Poisson
+staterror constraints, which it lacks), so they are exactly pyhf's likelihoods (ROOT's for a
+Poisson staterror). What that format cannot express raises
 :class:`HS3NotSupported` ("not supported yet" from :meth:`HS3Workspace.model`, "cannot be
 expressed in pyhf's JSON format" from :func:`to_pyhf`), naming the JSON path: distributions
 other than ``histfactory_dist`` (a ``gaussian_dist`` is read only as the constraint of a
@@ -35,8 +36,13 @@ pyhf computes, and writes the same way:
   ``hi_data``/``lo_data`` and ROOT), not differences to the nominal.
 - ``staterror``: the sample's ``data.errors`` are absolute MC errors; the constraint is
   Gaussian with relative width :math:`\sqrt{\sum_s e_{sb}^2} / \sum_s \nu_{sb}` over the
-  samples of the channel that carry it (pyhf). A missing ``constraint`` means ``Gauss``; a
-  ``Poisson`` staterror is not supported yet.
+  samples of the channel that carry it (pyhf). A missing ``constraint`` means ``Gauss``. A
+  ``Poisson`` one (the distribution's ``staterror.constraint`` or the modifier's
+  ``constraint``; the modifier's wins) is ROOT's
+  :math:`\mathrm{Pois}(\tau_b \mid \tau_b\gamma_b)` with :math:`\tau_b = 1/\delta_b^2`,
+  :math:`\delta_b` that relative width: models build it (relaxed's
+  ``modifier_settings["staterror"]``, see :class:`relaxed.Model`), :func:`to_pyhf` refuses
+  it (pyhf's staterror is Gaussian), and :func:`from_pyhf` writes it where that setting asks.
 - ``normsys``/``histosys`` without ``constraint`` are Gaussian-constrained (ROOT always
   constrains them); ``shapesys`` without one is Poisson.
 - ``LogNormal`` (or ``Lognormal``) on a ``normsys``/``histosys``: the standard's "unit

@@ -26,9 +26,12 @@ def _codes(
     codes = dict(PYHF_DEFAULT_CODES)
     overrides: dict[str, dict[str, str]] = {t: {} for t in codes}
     for mtype, setting in (modifier_settings or {}).items():
+        if mtype == "staterror":
+            continue  # the constraint of staterror sets: the model checks and applies it
         if mtype not in codes:
             raise HS3NotSupported(
-                f"interpolation codes can be set for normsys and histosys only, got '{mtype}'",
+                f"interpolation codes can be set for normsys and histosys only (and a "
+                f"constraint for staterror), got '{mtype}'",
                 "modifier_settings",
             )
         codes[mtype] = setting.get("interpcode", PYHF_DEFAULT_CODES[mtype])
@@ -89,9 +92,11 @@ def from_pyhf(
     Every modifier carries its constraint and, for normsys and histosys, its
     ``interpolation`` explicitly (``modifier_settings`` in pyhf's format, default pyhf's
     code4/code4p, with relaxed's optional ``per_modifier`` overrides, see
-    :class:`relaxed.Model`). pyhf's ``lumi`` becomes a ``normfactor`` named ``lumi`` with
-    ``constraint_name`` pointing to a ``gaussian_dist`` (mean ``lumi``, the measurement's
-    sigma), paired in the likelihood with the auxiliary datum as an inline number.
+    :class:`relaxed.Model`); a staterror set that relaxed's ``"staterror"`` setting makes
+    Poisson-constrained is written with ``"constraint": "Poisson"``. pyhf's ``lumi`` becomes
+    a ``normfactor`` named ``lumi`` with ``constraint_name`` pointing to a ``gaussian_dist``
+    (mean ``lumi``, the measurement's sigma), paired in the likelihood with the auxiliary
+    datum as an inline number.
 
     Raises:
         relaxed.exceptions.RelaxedError: the pyhf workspace is invalid (relaxed's errors).
@@ -125,8 +130,15 @@ def from_pyhf(
     model = ws.model(
         measurement_name=meas["name"],
         modifier_settings={
-            t: {"interpcode": c, **({"per_modifier": overrides[t]} if overrides[t] else {})}
-            for t, c in codes.items()
+            **{
+                t: {"interpcode": c, **({"per_modifier": overrides[t]} if overrides[t] else {})}
+                for t, c in codes.items()
+            },
+            **(
+                {"staterror": modifier_settings["staterror"]}
+                if modifier_settings and "staterror" in modifier_settings
+                else {}
+            ),
         },
     )
     config = model.config
@@ -190,7 +202,10 @@ def from_pyhf(
                     value = _hs3_interpolation(
                         unit.name, override, f"modifier_settings.{unit.name}.per_modifier"
                     )
-                mods.append(unit.to_hs3(name, mod["data"], parameters, value))
+                entry = unit.to_hs3(name, mod["data"], parameters, value)
+                if unit.name == "staterror" and config.param_set(name).pdf_type == "poisson":
+                    entry["constraint"] = "Poisson"
+                mods.append(entry)
                 if unit.hs3_sample_field is not None:
                     contents[unit.hs3_sample_field] = _floats(mod["data"])
             samples.append({"name": sample["name"], "data": contents, "modifiers": mods})

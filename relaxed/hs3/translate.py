@@ -63,7 +63,9 @@ class Translation:
             ``modifier_settings``: ``{"normsys": {"interpcode": ...}, "histosys": {...}}``
             (pyhf's), and where modifiers of one type use different codes, the most common
             one as ``interpcode`` and the others under ``"per_modifier"``
-            (``{"<channel>/<sample>/<modifier>": code}``, pyhf names).
+            (``{"<channel>/<sample>/<modifier>": code}``, pyhf names); where a staterror
+            is Poisson-constrained (models only), ``"staterror"``: ``{"constraint":
+            "poisson"}`` or the Poisson sets by pyhf name under ``"per_name"``.
         parameters: HS3 parameter name -> (pyhf parameter set, component).
         channels: pyhf channel name -> HS3 distribution name.
         interpolation_paths: modifier type -> JSON path of a modifier that set its code
@@ -87,7 +89,7 @@ class Translation:
 
     spec: Mapping[str, Any]
     measurement: str
-    modifier_settings: Mapping[str, Mapping[str, str]]
+    modifier_settings: Mapping[str, Mapping[str, Any]]
     parameters: Mapping[str, tuple[str, int]]
     channels: Mapping[str, str]
     interpolation_paths: Mapping[str, str | None] = field(default_factory=dict)
@@ -107,6 +109,8 @@ class _Occurrence:
     params: tuple[str, ...]
     code: str | None = None  # pyhf's interpolation code (normsys, histosys)
     code_path: str = ""  # where the code was given ("" for the default)
+    constraint: str = ""  # a staterror's constraint ("Gauss" or "Poisson")
+    constraint_path: str = ""  # where that constraint was given ("" for the default)
 
 
 class _Translator:
@@ -182,7 +186,7 @@ class _Translator:
         for channel, name, dpath in channels:
             dist, _ = find(self.doc, self.index, "distributions", name)
             nbins = self.index.nbins[name]
-            self.check_staterror_config(dist, dpath)
+            dist_constraint = self.check_staterror_config(dist, dpath)
             for j, sample in enumerate(dist["samples"]):
                 sname = self.index.sample_names[name][j]
                 for k, mod in enumerate(sample.get("modifiers", [])):
@@ -216,9 +220,14 @@ class _Translator:
                                     f"normfactor parameter '{p}' with two constraints",
                                 )
                             lumi_paths.setdefault(p, mpath)
-                    occs.append(
-                        _Occurrence(channel, sname, mpath, mod, mtype, params, code, code_path)
-                    )
+                    occ = _Occurrence(channel, sname, mpath, mod, mtype, params, code, code_path)
+                    if mtype == "staterror":
+                        if "constraint" in mod:
+                            occ.constraint = mod["constraint"]
+                            occ.constraint_path = f"{mpath}.constraint"
+                        else:
+                            occ.constraint, occ.constraint_path = dist_constraint
+                    occs.append(occ)
         if lumi_allowed:
             for occ in occs:
                 p = occ.params[0]
@@ -233,25 +242,31 @@ class _Translator:
                     )
         return occs, lumi
 
-    def check_staterror_config(self, dist: Mapping[str, Any], dpath: str) -> None:
+    def check_staterror_config(self, dist: Mapping[str, Any], dpath: str) -> tuple[str, str]:
+        """The distribution's staterror constraint (``Gauss`` or, for models, ``Poisson``)
+        and the path giving it ("" for the default)."""
         cfg = dist.get("staterror")
         if not isinstance(cfg, Mapping):
-            return
+            return "Gauss", ""
         if cfg.get("relThreshold", 0) > 0:
             raise self.unsupported(
                 f"{dpath}.staterror.relThreshold", "a staterror threshold (relThreshold > 0)"
             )
-        if cfg.get("constraint", "Gauss") != "Gauss":
-            raise self.unsupported(
-                f"{dpath}.staterror.constraint",
-                f"a {cfg['constraint']} staterror constraint (pyhf's staterror is Gaussian)",
-            )
+        constraint = cfg.get("constraint", "Gauss")
+        if constraint == "Gauss" or (constraint == "Poisson" and self.purpose == "model"):
+            return constraint, f"{dpath}.staterror.constraint" if "constraint" in cfg else ""
+        raise self.unsupported(
+            f"{dpath}.staterror.constraint",
+            f"a {constraint} staterror constraint (pyhf's staterror is Gaussian)",
+        )
 
     def check_constraint(self, mod: Mapping[str, Any], mtype: str, mpath: str) -> None:
         constraint = mod.get("constraint")
         unit = UNITS[mtype]
         if constraint is None or constraint == unit.hs3_constraint:
             return
+        if self.purpose == "model" and mtype == "staterror" and constraint == "Poisson":
+            return  # ROOT's Poisson staterror: relaxed's modifier_settings["staterror"]
         if (
             self.purpose == "model"
             and constraint in LOGNORMAL_NAMES
@@ -417,6 +432,32 @@ def _modifier_settings(
             }
             override_paths[mtype] = others[0].code_path or others[0].path
     return settings, override_paths
+
+
+def _staterror_settings(
+    tr: _Translator, occs: Sequence[_Occurrence], by_path: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """The models' ``modifier_settings["staterror"]`` of the staterror constraints
+    (``None`` when every one is Gaussian): ``{"constraint": "poisson"}`` when all are
+    Poisson, else the Poisson sets by pyhf name under ``"per_name"``."""
+    chosen: dict[str, tuple[str, str]] = {}
+    for o in occs:
+        if o.mtype != "staterror":
+            continue
+        name = by_path[o.path]
+        first = chosen.setdefault(name, (o.constraint, o.constraint_path or o.path))
+        if first[0] != o.constraint:
+            raise tr.unsupported(
+                o.constraint_path or o.path,
+                f"a {o.constraint} staterror constraint here but {first[0]} at {first[1]} on "
+                f"the same staterror parameters ('{name}')",
+            )
+    poisson = sorted(name for name, (c, _) in chosen.items() if c == "Poisson")
+    if not poisson:
+        return None
+    if len(poisson) == len(chosen):
+        return {"constraint": "poisson"}
+    return {"constraint": "gauss", "per_name": dict.fromkeys(poisson, "poisson")}
 
 
 def _pyhf_modifier(
@@ -594,8 +635,12 @@ def translate(
             lpath,
         ) from err
     settings, override_paths = _modifier_settings(occs, by_path)
+    staterror = _staterror_settings(tr, occs, by_path)
+    if staterror is not None:
+        settings["staterror"] = staterror
     explicit = {
-        t: next((o.code_path for o in occs if o.mtype == t and o.code_path), None) for t in settings
+        t: next((o.code_path for o in occs if o.mtype == t and o.code_path), None)
+        for t in PYHF_DEFAULT_CODES
     }
     return Translation(
         spec=spec,

@@ -7,6 +7,12 @@ Parameters: one per bin of the channels it appears in (channels sorted), init 1,
 carry it; bins with :math:`\\sigma_b = 0` are fixed (width set to 1). Every sample carrying it
 must do so in the same channels. HS3: ``Gauss``, the uncertainties in the sample's
 ``data.errors``, one parameter per bin (default ``gamma_stat_<channel>_bin_<i>``).
+
+ROOT's HistFactory (and HS3's ``"constraint": "Poisson"``) may instead constrain
+:math:`\\gamma_b` with a Poisson term, :math:`\\mathrm{Pois}(a_b \\mid \\tau_b\\gamma_b)` with
+:math:`\\tau_b = 1/\\sigma_b^2` (also the auxiliary datum), the form pyhf uses for shapesys;
+relaxed builds it when ``modifier_settings`` asks for it (see :class:`relaxed.Model`) through
+:meth:`Staterror.poisson_parameters`. pyhf's JSON cannot express it.
 """
 
 from __future__ import annotations
@@ -60,8 +66,10 @@ class Staterror(ModifierUnit):
     def check(self, data: Any, path: str, nbins: int, where: str) -> None:
         _check_uncertainties(data, f"{path}.data", nbins, where)
 
-    def parameters(self, name: str, occurrences: Sequence[Occurrence], ctx: Context) -> Parameters:
-        xp = ctx.xp
+    def _channels(
+        self, name: str, occurrences: Sequence[Occurrence], ctx: Context
+    ) -> tuple[list[str], np.ndarray]:
+        """The channels of the set (sorted, each carrier in all of them) and their offsets."""
         chans = sorted({o.channel for o in occurrences})
         for o in occurrences:
             have = sorted(
@@ -73,7 +81,11 @@ class Staterror(ModifierUnit):
                     f"'{o.sample}' carries it only in {have}; every sample with a staterror "
                     "must carry it in the same channels"
                 )
-        offsets = np.cumsum([0] + [ctx.nbins[c] for c in chans])
+        return chans, np.cumsum([0] + [ctx.nbins[c] for c in chans])
+
+    def parameters(self, name: str, occurrences: Sequence[Occurrence], ctx: Context) -> Parameters:
+        xp = ctx.xp
+        chans, offsets = self._channels(name, occurrences, ctx)
         n = int(offsets[-1])
         blocks = []
         for c in chans:
@@ -93,6 +105,51 @@ class Staterror(ModifierUnit):
             fixed=[bool(v) for v in zero] if ctx.concrete else [False] * n,
             aux=ctx.array([1.0] * n),
             sigma=sigma,
+            offsets=dict(zip(chans, offsets[:-1].tolist(), strict=True)),
+        )
+
+    def poisson_parameters(
+        self, name: str, occurrences: Sequence[Occurrence], ctx: Context
+    ) -> Parameters:
+        """The set with ROOT's Poisson constraint :math:`\\mathrm{Pois}(a_b \\mid
+        \\tau_b\\gamma_b)` instead of the Gaussian one of :meth:`parameters`:
+        :math:`\\tau_b = 1/\\sigma_b^2 = (\\sum_s \\nu_{sb})^2 / \\sum_s \\sigma_{sb}^2`, also
+        the auxiliary datum. Bins without yield or uncertainty stay fixed, with
+        :math:`\\tau_b = 1`.
+
+        Example:
+            >>> import numpy as np
+            >>> from relaxed.histfactory.modifiers import UNITS, Context, Occurrence
+            >>> mods = [{"name": "st", "type": "staterror", "data": [3.0, 0.0]},
+            ...         {"name": "st", "type": "staterror", "data": [4.0, 0.0]}]
+            >>> occs = [Occurrence("c", s, m, "", "") for s, m in zip("ab", mods)]
+            >>> nominal = {("c", "a"): np.array([10.0, 5.0]), ("c", "b"): np.array([15.0, 5.0])}
+            >>> carried = {("c", s): {("st", "staterror"): o} for s, o in zip("ab", occs)}
+            >>> ctx = Context({"c": 2}, nominal, carried, True)
+            >>> p = UNITS["staterror"].poisson_parameters("st", occs, ctx)
+            >>> p.factor.tolist(), p.aux.tolist(), p.sigma, p.fixed  # (10 + 15)^2 / (3^2 + 4^2)
+            ([25.0, 1.0], [25.0, 1.0], None, [False, True])
+        """
+        xp = ctx.xp
+        chans, offsets = self._channels(name, occurrences, ctx)
+        n = int(offsets[-1])
+        blocks = []
+        for c in chans:
+            carriers = [o for o in occurrences if o.channel == c]
+            total = sum(ctx.nominal[(c, o.sample)] for o in carriers)
+            var = sum(ctx.array(o.modifier["data"]) ** 2 for o in carriers)
+            valid = (total > 0) & (var > 0)
+            blocks.append(xp.where(valid, total**2 / xp.where(valid, var, 1.0), 0.0))
+        tau = xp.concatenate(blocks)
+        zero = tau == 0
+        tau = xp.where(zero, 1.0, tau)
+        return Parameters(
+            n=n,
+            inits=[1.0] * n,
+            bounds=[(1e-10, 10.0)] * n,
+            fixed=[bool(v) for v in zero] if ctx.concrete else [False] * n,
+            aux=tau,
+            factor=tau,
             offsets=dict(zip(chans, offsets[:-1].tolist(), strict=True)),
         )
 
