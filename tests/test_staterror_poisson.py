@@ -266,11 +266,33 @@ def test_hs3_poisson_staterror_equals_pyhf_shapesys(where: str) -> None:
     assert str(info.value).startswith(path + ":"), str(info.value)
 
 
-def test_hs3_relthreshold_and_other_constraints_stay_unsupported() -> None:
+def test_hs3_relthreshold_fixes_bins_and_other_constraints_stay_unsupported() -> None:
     doc = _poisson_doc("distribution")
-    doc["distributions"][0]["staterror"]["relThreshold"] = 0.05
+    doc["distributions"][0]["staterror"]["relThreshold"] = 0.07  # delta_0 = 3 / 50 = 0.06
+    ws = load(doc)
+    model = ws.model()
+    assert model.config.modifier_settings["staterror"] == {
+        "constraint": "poisson",
+        "rel_threshold": 0.07,
+    }
+    assert model.config.suggested_fixed()[model.config.par_slice("st")] == [
+        True,
+        False,
+        False,
+        True,
+    ]
+    zeroed = _spec("shapesys")
+    zeroed["channels"][0]["samples"][1]["modifiers"][0]["data"][0] = 0.0
+    theirs = pyhf.Model(zeroed)
+    data = ws.data(model)
+    for point in _points(model):
+        point = {**point, "st": [1.0, *point["st"][1:]]}
+        mine = float(model.logpdf(_vector(model.config, point), data)[0])
+        ref = float(theirs.logpdf(_vector(theirs.config, point), DATA + theirs.config.auxdata)[0])
+        assert mine == pytest.approx(ref, rel=1e-12)
+    doc["distributions"][0]["staterror"]["constraint"] = "Gauss"
     with pytest.raises(HS3NotSupported, match=r"^distributions\[0\]\.staterror\.relThreshold"):
-        load(doc).model()
+        to_pyhf(load(doc))
     doc = _poisson_doc("distribution")
     doc["distributions"][0]["staterror"]["constraint"] = "LogNormal"
     with pytest.raises(HS3NotSupported, match=r"^distributions\[0\]\.staterror\.constraint"):

@@ -18,13 +18,16 @@ the parameters, applies the measurement's configuration and has the slots packed
   not ``shareable`` (shapesys) belongs to one sample;
 - each type's parameters and constraint: see its unit; a staterror set may instead take a
   Poisson constraint (relaxed's ``modifier_settings["staterror"]``, see
-  :meth:`~relaxed.histfactory.modifiers.staterror.Staterror.poisson_parameters`).
+  :meth:`~relaxed.histfactory.modifiers.staterror.Staterror.poisson_parameters`) and a
+  threshold (``"rel_threshold"``, ROOT's ``relThreshold``): its bins with
+  :math:`\\sigma_b < r` are fixed as bins without uncertainty are.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -67,23 +70,57 @@ PER_MODIFIER = "per_modifier"
 STATERROR_CONSTRAINTS = ("gauss", "poisson")
 #: The key of the staterror entry naming the constraint of single parameter sets.
 PER_NAME = "per_name"
+#: The key of the staterror entry giving the threshold of every set (ROOT's ``relThreshold``).
+REL_THRESHOLD = "rel_threshold"
+#: The key of the staterror entry giving the threshold of single parameter sets.
+REL_THRESHOLD_PER_NAME = "rel_threshold_per_name"
 
 
-def _staterror_setting(setting: Any) -> tuple[str, dict[str, str]]:
-    """The constraint of every staterror set and the per-name overrides of a
-    ``modifier_settings["staterror"]`` entry (``None``: Gaussian, none), checked."""
+class StaterrorSetting(NamedTuple):
+    """A checked ``modifier_settings["staterror"]`` entry: the constraint of every set and
+    the per-name overrides, the threshold :math:`r` of every set (bins with
+    :math:`0 < \\sigma_b < r` are fixed, 0 for none) and the per-name thresholds.
+
+    Example:
+        >>> _staterror_setting({"rel_threshold": 0.05}).rel_threshold
+        0.05
+    """
+
+    constraint: str = "gauss"
+    per_name: dict[str, str] = {}
+    rel_threshold: float = 0.0
+    rel_threshold_per_name: dict[str, float] = {}
+
+
+def _threshold(value: Any, where: str) -> float:
+    """A staterror threshold: a finite number >= 0."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(float(value)) or float(value) < 0:
+        raise InvalidModifier(
+            f"{where}: a staterror threshold must be a finite number >= 0 (the relative "
+            f"uncertainty below which a bin's gamma is fixed), got {value!r}"
+        )
+    return float(value)
+
+
+def _staterror_setting(setting: Any) -> StaterrorSetting:
+    """The constraint of every staterror set and the per-name overrides, and the thresholds,
+    of a ``modifier_settings["staterror"]`` entry (``None``: Gaussian, none), checked."""
     if setting is None:
-        return "gauss", {}
-    example = "{'constraint': 'poisson', 'per_name': {'<staterror name>': 'gauss'}}"
+        return StaterrorSetting()
+    example = (
+        "{'constraint': 'poisson', 'per_name': {'<staterror name>': 'gauss'}, "
+        "'rel_threshold': 0.05}"
+    )
     if not isinstance(setting, Mapping):
         raise InvalidModifier(
             f"modifier_settings.staterror: expected a mapping such as {example}, got {setting!r}"
         )
-    extra = set(setting) - {"constraint", PER_NAME}
+    extra = set(setting) - {"constraint", PER_NAME, REL_THRESHOLD, REL_THRESHOLD_PER_NAME}
     if extra:
         raise InvalidModifier(
-            f"modifier_settings.staterror: unknown keys {sorted(extra)}; use 'constraint' and "
-            f"'{PER_NAME}'"
+            f"modifier_settings.staterror: unknown keys {sorted(extra)}; use 'constraint', "
+            f"'{PER_NAME}', '{REL_THRESHOLD}' and '{REL_THRESHOLD_PER_NAME}'"
         )
 
     def checked(value: Any, where: str) -> str:
@@ -105,26 +142,51 @@ def _staterror_setting(setting: Any) -> tuple[str, dict[str, str]]:
         str(name): checked(value, f"modifier_settings.staterror.{PER_NAME}[{name!r}]")
         for name, value in per_name.items()
     }
-    return default, overrides
+    threshold = _threshold(
+        setting.get(REL_THRESHOLD, 0.0), f"modifier_settings.staterror.{REL_THRESHOLD}"
+    )
+    per_threshold = setting.get(REL_THRESHOLD_PER_NAME, {})
+    if not isinstance(per_threshold, Mapping):
+        raise InvalidModifier(
+            f"modifier_settings.staterror.{REL_THRESHOLD_PER_NAME}: expected a mapping "
+            f"{{'<staterror name>': threshold}}, got {per_threshold!r}"
+        )
+    thresholds = {
+        str(name): _threshold(
+            value, f"modifier_settings.staterror.{REL_THRESHOLD_PER_NAME}[{name!r}]"
+        )
+        for name, value in per_threshold.items()
+    }
+    return StaterrorSetting(default, overrides, threshold, thresholds)
 
 
 def _staterror_constraints(
-    default: str, overrides: Mapping[str, str], parsed: _Spec
-) -> dict[str, str]:
-    """The constraint of each staterror set of the specification (by name)."""
+    setting: StaterrorSetting, parsed: _Spec
+) -> dict[str, tuple[str, float]]:
+    """The constraint and threshold of each staterror set of the specification (by name)."""
     names = sorted({name for name, t in parsed.modifiers if t == "staterror"})
-    for name in overrides:
-        if name not in names:
-            raise InvalidModifier(
-                f"modifier_settings.staterror.{PER_NAME}[{name!r}]: no staterror modifier "
-                f"'{name}'; the staterror modifiers are {names}"
-            )
-    return {name: overrides.get(name, default) for name in names}
+    for key, given in (
+        (PER_NAME, setting.per_name),
+        (REL_THRESHOLD_PER_NAME, setting.rel_threshold_per_name),
+    ):
+        for name in given:
+            if name not in names:
+                raise InvalidModifier(
+                    f"modifier_settings.staterror.{key}[{name!r}]: no staterror modifier "
+                    f"'{name}'; the staterror modifiers are {names}"
+                )
+    return {
+        name: (
+            setting.per_name.get(name, setting.constraint),
+            setting.rel_threshold_per_name.get(name, setting.rel_threshold),
+        )
+        for name in names
+    }
 
 
 def _settings(
     modifier_settings: Mapping[str, Any] | None,
-) -> tuple[dict[str, str], dict[str, dict[str, str]], tuple[str, dict[str, str]]]:
+) -> tuple[dict[str, str], dict[str, dict[str, str]], StaterrorSetting]:
     """The interpolation code of each interpolated type, the per-modifier overrides
     (type -> ``{"<channel>/<sample>/<modifier>": code}``) and the staterror constraints
     (:func:`_staterror_setting`), checked before any array work. An entry for staterror
@@ -367,10 +429,11 @@ def _parameter_set(
     by_type: Mapping[str, list[Occurrence]],
     ctx: Context,
     user: Mapping[str, tuple[Mapping[str, Any], str]],
-    staterror: Mapping[str, str],
+    staterror: Mapping[str, tuple[str, float]],
 ) -> tuple[ParamSet, Parameters]:
     """The parameter set of ``name`` from the unit of its (first) type, configured
-    (``staterror``: the constraint of each staterror set, :func:`_staterror_constraints`)."""
+    (``staterror``: the constraint and threshold of each staterror set,
+    :func:`_staterror_constraints`)."""
     types = tuple(sorted(by_type))
     if not all(set(types) - {t} <= UNITS[t].shares_with for t in types):
         paths = [by_type[t][0].path for t in types]
@@ -382,10 +445,14 @@ def _parameter_set(
     unit = UNITS[types[0]]
     occurrences = [o for t in types for o in by_type[t]]
     pdf_type = unit.pdf_type
-    poisson_staterror = isinstance(unit, Staterror) and staterror.get(name) == "poisson"
+    is_staterror = isinstance(unit, Staterror)
+    constraint, threshold = staterror.get(name, ("gauss", 0.0))
+    poisson_staterror = is_staterror and constraint == "poisson"
     if poisson_staterror:
-        params = unit.poisson_parameters(name, occurrences, ctx)  # type: ignore[attr-defined]
+        params = unit.poisson_parameters(name, occurrences, ctx, threshold)  # type: ignore[attr-defined]
         pdf_type = "poisson"
+    elif is_staterror and threshold > 0:
+        params = unit.parameters(name, occurrences, ctx, threshold)  # type: ignore[call-arg]
     else:
         params = unit.parameters(name, occurrences, ctx)
     if name in user:
@@ -448,10 +515,10 @@ def build(
         >>> layout.npars, arrays["nominal"].shape, arrays["auxdata"].shape
         (3, (2, 2), (2,))
     """
-    codes, overrides, (staterror_default, staterror_names) = _settings(modifier_settings)
+    codes, overrides, staterror_setting = _settings(modifier_settings)
     parsed = _Spec(spec)
     per_modifier = _resolve_overrides(overrides, parsed.mods)
-    staterror = _staterror_constraints(staterror_default, staterror_names, parsed)
+    staterror = _staterror_constraints(staterror_setting, parsed)
     concrete = _is_concrete(spec["channels"]) and _is_concrete(spec.get("parameters", []))
     xp: Any = np if concrete else jnp
 
@@ -543,8 +610,12 @@ def build(
                 for where, code in chosen.items()
             )
         ),
-        staterror_constraint=staterror_default,
-        staterror_per_name=tuple(sorted(staterror_names.items())),
+        staterror_constraint=staterror_setting.constraint,
+        staterror_per_name=tuple(sorted(staterror_setting.per_name.items())),
+        staterror_rel_threshold=staterror_setting.rel_threshold,
+        staterror_threshold_per_name=tuple(
+            sorted(staterror_setting.rel_threshold_per_name.items())
+        ),
         factor_index=factor_index,
         normsys_index=normsys_index,
         normsys_codes=normsys_codes,

@@ -91,6 +91,9 @@ class Layout:
     # staterror constraint setting: the default ("gauss"/"poisson") and per-name overrides
     staterror_constraint: str
     staterror_per_name: tuple[tuple[str, str], ...]
+    # staterror thresholds (ROOT's relThreshold): of every set, and per-name overrides
+    staterror_rel_threshold: float
+    staterror_threshold_per_name: tuple[tuple[str, float], ...]
     # index arrays (numpy, int32); "one" index == npars points at a constant 1.0
     factor_index: np.ndarray  # (K, S, B) parameters multiplying the yields directly
     normsys_index: np.ndarray  # (N, S, C) alpha of the normsys in that slot, per channel
@@ -131,6 +134,8 @@ class Layout:
             self.interpolation_overrides,
             self.staterror_constraint,
             self.staterror_per_name,
+            self.staterror_rel_threshold,
+            self.staterror_threshold_per_name,
             tuple((a.shape, a.tobytes()) for a in arrays),
         )
         object.__setattr__(self, "key", key)
@@ -275,8 +280,9 @@ class ModelConfig:
     def modifier_settings(self) -> dict[str, dict[str, Any]]:
         """Interpolation codes in use, in pyhf's format, with the per-modifier overrides of a
         type (``"per_modifier": {"<channel>/<sample>/<modifier>": code}``) where it has any,
-        and, where a Poisson staterror constraint was asked for, the staterror setting
-        (``{"constraint": ..., "per_name": {...}}``, see :class:`relaxed.Model`).
+        and, where a Poisson staterror constraint or a staterror threshold was asked for, the
+        staterror setting (``{"constraint": ..., "per_name": {...}, "rel_threshold": r,
+        "rel_threshold_per_name": {...}}``, see :class:`relaxed.Model`).
 
         Example:
             >>> import relaxed
@@ -292,6 +298,9 @@ class ModelConfig:
             >>> cfg = relaxed.Model(spec, None, {"staterror": {"constraint": "poisson"}}).config
             >>> cfg.modifier_settings["staterror"], cfg.auxdata.tolist()  # tau = (5 / 1)^2
             ({'constraint': 'poisson'}, [25.0])
+            >>> cfg = relaxed.Model(spec, None, {"staterror": {"rel_threshold": 0.5}}).config
+            >>> cfg.modifier_settings["staterror"], cfg.suggested_fixed()  # sigma_b = 0.2
+            ({'rel_threshold': 0.5}, [True])
         """
         settings: dict[str, dict[str, Any]] = {
             "normsys": {"interpcode": self._layout.normsys_code},
@@ -304,6 +313,12 @@ class ModelConfig:
             settings["staterror"] = {"constraint": layout.staterror_constraint}
             if layout.staterror_per_name:
                 settings["staterror"]["per_name"] = dict(layout.staterror_per_name)
+        if layout.staterror_rel_threshold > 0:
+            settings.setdefault("staterror", {})["rel_threshold"] = layout.staterror_rel_threshold
+        if layout.staterror_threshold_per_name:
+            settings.setdefault("staterror", {})["rel_threshold_per_name"] = dict(
+                layout.staterror_threshold_per_name
+            )
         return settings
 
     # -- parameters ------------------------------------------------------------------------

@@ -115,7 +115,11 @@ class Model:
             chooses the constraint of staterror sets (all of them, then single sets by
             name; each key optional; values ``"gauss"``, the default and pyhf's, or
             ``"poisson"``: ROOT's :math:`\\mathrm{Pois}(\\tau_b \\mid \\tau_b\\gamma_b)` with
-            :math:`\\tau_b = 1/\\sigma_b^2`, as pyhf's shapesys). This entry alone leaves the
+            :math:`\\tau_b = 1/\\sigma_b^2`, as pyhf's shapesys). Its ``"rel_threshold": r``
+            (ROOT's and HS3's ``relThreshold``; a finite number >= 0, default 0: none) and
+            ``"rel_threshold_per_name": {"<name>": r}`` fix the :math:`\\gamma_b` of the bins
+            whose relative uncertainty :math:`\\sigma_b` is below :math:`r` at 1, as bins
+            without uncertainty are (this needs concrete yields). This entry alone leaves the
             interpolation codes at pyhf's ``Model(spec)`` defaults.
         validate: check the spec against the HistFactory JSON schema.
 

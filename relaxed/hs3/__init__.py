@@ -7,9 +7,9 @@ models: read, validate, build relaxed models, and convert to and from pyhf's JSO
   gives its data; :meth:`HS3Workspace.logpdf` evaluates one distribution by parameter name.
 - :func:`to_pyhf` and :func:`from_pyhf` translate between HS3 and pyhf's workspace format.
 
-Models are built through pyhf's format (with per-modifier interpolation codes and Poisson
-staterror constraints, which it lacks), so they are exactly pyhf's likelihoods (ROOT's for a
-Poisson staterror). What that format cannot express raises
+Models are built through pyhf's format (with per-modifier interpolation codes, Poisson
+staterror constraints and staterror thresholds, which it lacks), so they are exactly pyhf's
+likelihoods (ROOT's for a Poisson staterror or a threshold). What that format cannot express raises
 :class:`HS3NotSupported` ("not supported yet" from :meth:`HS3Workspace.model`, "cannot be
 expressed in pyhf's JSON format" from :func:`to_pyhf`), naming the JSON path: distributions
 other than ``histfactory_dist`` (a ``gaussian_dist`` is read only as the constraint of a
@@ -19,7 +19,8 @@ by :func:`to_pyhf`), interpolations pyhf (or, for models,
 relaxed's engine) lacks for a modifier type, interpolations that differ between modifiers of
 one type (for :func:`to_pyhf` only: models take them), parameters shared in ways pyhf's
 parameter sets cannot represent, several parameters of interest, a ``staterror``
-``relThreshold``, functions used as parameters.
+``relThreshold`` above 0 (for :func:`to_pyhf` only: models take it), functions used as
+parameters.
 
 Readings of the standard
 ------------------------
@@ -43,6 +44,13 @@ pyhf computes, and writes the same way:
   :math:`\delta_b` that relative width: models build it (relaxed's
   ``modifier_settings["staterror"]``, see :class:`relaxed.Model`), :func:`to_pyhf` refuses
   it (pyhf's staterror is Gaussian), and :func:`from_pyhf` writes it where that setting asks.
+  The distribution's ``staterror.relThreshold`` :math:`r` (ROOT's threshold, default 0) is
+  read as ROOT applies it: a bin with :math:`\delta_b < r` gets no staterror parameter; in
+  models its :math:`\gamma_b` is fixed at 1 with a constant constraint term, as a bin without
+  uncertainty (relaxed's ``modifier_settings["staterror"]["rel_threshold"]``, by pyhf set name
+  under ``"rel_threshold_per_name"`` where distributions differ; a set spanning distributions
+  with different thresholds is refused). :func:`to_pyhf` refuses :math:`r > 0`, and
+  :func:`from_pyhf` writes it where that setting asks (one per distribution).
 - ``normsys``/``histosys`` without ``constraint`` are Gaussian-constrained (ROOT always
   constrains them); ``shapesys`` without one is Poisson.
 - ``LogNormal`` (or ``Lognormal``) on a ``normsys``/``histosys``: the standard's "unit

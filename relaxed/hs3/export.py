@@ -39,6 +39,31 @@ def _codes(
     return codes, overrides
 
 
+def _thresholds(setting: Mapping[str, Any]) -> tuple[float, dict[str, float]]:
+    """The staterror threshold of every set and the per-name ones of a model's checked
+    ``modifier_settings["staterror"]``."""
+    return float(setting.get("rel_threshold", 0.0)), dict(setting.get("rel_threshold_per_name", {}))
+
+
+def _channel_threshold(
+    channel: Mapping[str, Any], thresholds: tuple[float, dict[str, float]]
+) -> float:
+    """The ``relThreshold`` of a channel's distribution: the threshold of its staterror
+    sets (HS3 has one per distribution, so they must agree)."""
+    default, per_name = thresholds
+    names = sorted(
+        {m["name"] for s in channel["samples"] for m in s["modifiers"] if m["type"] == "staterror"}
+    )
+    values = {per_name.get(name, default) for name in names}
+    if len(values) > 1:
+        raise HS3NotSupported(
+            f"staterror sets {names} of channel '{channel['name']}' with different thresholds "
+            f"{sorted(values)}: HS3 has one relThreshold per histfactory_dist",
+            "modifier_settings.staterror",
+        )
+    return values.pop() if values else 0.0
+
+
 def _hs3_interpolation(mtype: str, code: str, where: str) -> Any:
     value = hs3_interpolation(mtype, code)
     if value is None:
@@ -93,16 +118,18 @@ def from_pyhf(
     ``interpolation`` explicitly (``modifier_settings`` in pyhf's format, default pyhf's
     code4/code4p, with relaxed's optional ``per_modifier`` overrides, see
     :class:`relaxed.Model`); a staterror set that relaxed's ``"staterror"`` setting makes
-    Poisson-constrained is written with ``"constraint": "Poisson"``. pyhf's ``lumi`` becomes
-    a ``normfactor`` named ``lumi`` with ``constraint_name`` pointing to a ``gaussian_dist``
-    (mean ``lumi``, the measurement's sigma), paired in the likelihood with the auxiliary
-    datum as an inline number.
+    Poisson-constrained is written with ``"constraint": "Poisson"``, and its threshold
+    (``"rel_threshold"``) as the distribution's ``"staterror": {"relThreshold": r}``. pyhf's
+    ``lumi`` becomes a ``normfactor`` named ``lumi`` with ``constraint_name`` pointing to a
+    ``gaussian_dist`` (mean ``lumi``, the measurement's sigma), paired in the likelihood with
+    the auxiliary datum as an inline number.
 
     Raises:
         relaxed.exceptions.RelaxedError: the pyhf workspace is invalid (relaxed's errors).
         relaxed.hs3.HS3NotSupported: what HS3's histfactory_dist cannot express: measurement
-            ``auxdata``/``sigmas``/``factors`` overrides on parameters other than lumi, or an
-            interpolation code with no HS3 name.
+            ``auxdata``/``sigmas``/``factors`` overrides on parameters other than lumi, an
+            interpolation code with no HS3 name, or staterror sets of one channel with
+            different thresholds.
 
     Example:
         >>> from relaxed.hs3 import from_pyhf
@@ -178,6 +205,7 @@ def from_pyhf(
             channel_offset[(name, c)] = offset
             offset += nbins[c]
 
+    thresholds = _thresholds(config.modifier_settings.get("staterror", {}))
     observed = ws.observations()
     distributions: list[dict[str, Any]] = []
     data: list[dict[str, Any]] = []
@@ -209,9 +237,16 @@ def from_pyhf(
                 if unit.hs3_sample_field is not None:
                     contents[unit.hs3_sample_field] = _floats(mod["data"])
             samples.append({"name": sample["name"], "data": contents, "modifiers": mods})
-        distributions.append(
-            {"name": f"model_{c}", "type": "histfactory_dist", "axes": [axis], "samples": samples}
-        )
+        dist: dict[str, Any] = {
+            "name": f"model_{c}",
+            "type": "histfactory_dist",
+            "axes": [axis],
+            "samples": samples,
+        }
+        threshold = _channel_threshold(channel, thresholds)
+        if threshold > 0:
+            dist["staterror"] = {"relThreshold": threshold}
+        distributions.append(dist)
         data.append(
             {
                 "name": f"obsData_{c}",

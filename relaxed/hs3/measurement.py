@@ -58,12 +58,14 @@ def measurement_config(
     ppath: str | None,
     lumi_cfg: Mapping[str, Any],
     point: Mapping[str, Any] | None,
+    modifier_settings: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """pyhf's parameter configuration: the engine's defaults (from a first model) overridden
     by the domains (``bounds``: parameter -> (min, max, path)) and the parameter point
     (``values``: parameter -> its entry; inits, ``const`` -> fixed). ``names`` maps HS3
     parameters to (pyhf set, component); a point fixing only some components of a set that
-    the engine does not fix anyway raises ``unsupported(path, what)``.
+    the engine does not fix anyway raises ``unsupported(path, what)``. ``modifier_settings``:
+    the models' (their staterror thresholds fix bins).
 
     Example:
         >>> from relaxed.hs3.errors import HS3NotSupported
@@ -80,7 +82,11 @@ def measurement_config(
         aux = lumi_cfg["auxdata"][0]
         prelim_cfg.append({**lumi_cfg, "inits": [aux], "bounds": [list(LUMI_DEFAULT_BOUNDS)]})
     try:
-        prelim = Model({"channels": spec_channels, "parameters": prelim_cfg}, poi_name=None)
+        prelim = Model(
+            {"channels": spec_channels, "parameters": prelim_cfg},
+            poi_name=None,
+            modifier_settings=modifier_settings,
+        )
     except RelaxedError as err:
         raise InvalidHS3(f"the pyhf translation is invalid: {err}", "likelihoods") from err
     cfg = prelim.config

@@ -64,8 +64,10 @@ class Translation:
             (pyhf's), and where modifiers of one type use different codes, the most common
             one as ``interpcode`` and the others under ``"per_modifier"``
             (``{"<channel>/<sample>/<modifier>": code}``, pyhf names); where a staterror
-            is Poisson-constrained (models only), ``"staterror"``: ``{"constraint":
-            "poisson"}`` or the Poisson sets by pyhf name under ``"per_name"``.
+            is Poisson-constrained or has a threshold (``relThreshold``; models only),
+            ``"staterror"``: ``{"constraint": "poisson"}`` or the Poisson sets by pyhf name
+            under ``"per_name"``, and ``"rel_threshold": r`` (every set) or the thresholds
+            by pyhf name under ``"rel_threshold_per_name"``.
         parameters: HS3 parameter name -> (pyhf parameter set, component).
         channels: pyhf channel name -> HS3 distribution name.
         interpolation_paths: modifier type -> JSON path of a modifier that set its code
@@ -111,6 +113,8 @@ class _Occurrence:
     code_path: str = ""  # where the code was given ("" for the default)
     constraint: str = ""  # a staterror's constraint ("Gauss" or "Poisson")
     constraint_path: str = ""  # where that constraint was given ("" for the default)
+    threshold: float = 0.0  # a staterror's relThreshold (its distribution's)
+    threshold_path: str = ""  # where that threshold was given ("" for none)
 
 
 class _Translator:
@@ -187,6 +191,7 @@ class _Translator:
             dist, _ = find(self.doc, self.index, "distributions", name)
             nbins = self.index.nbins[name]
             dist_constraint = self.check_staterror_config(dist, dpath)
+            threshold = self.check_threshold(dist, dpath)
             for j, sample in enumerate(dist["samples"]):
                 sname = self.index.sample_names[name][j]
                 for k, mod in enumerate(sample.get("modifiers", [])):
@@ -227,6 +232,7 @@ class _Translator:
                             occ.constraint_path = f"{mpath}.constraint"
                         else:
                             occ.constraint, occ.constraint_path = dist_constraint
+                        occ.threshold, occ.threshold_path = threshold
                     occs.append(occ)
         if lumi_allowed:
             for occ in occs:
@@ -248,10 +254,6 @@ class _Translator:
         cfg = dist.get("staterror")
         if not isinstance(cfg, Mapping):
             return "Gauss", ""
-        if cfg.get("relThreshold", 0) > 0:
-            raise self.unsupported(
-                f"{dpath}.staterror.relThreshold", "a staterror threshold (relThreshold > 0)"
-            )
         constraint = cfg.get("constraint", "Gauss")
         if constraint == "Gauss" or (constraint == "Poisson" and self.purpose == "model"):
             return constraint, f"{dpath}.staterror.constraint" if "constraint" in cfg else ""
@@ -259,6 +261,17 @@ class _Translator:
             f"{dpath}.staterror.constraint",
             f"a {constraint} staterror constraint (pyhf's staterror is Gaussian)",
         )
+
+    def check_threshold(self, dist: Mapping[str, Any], dpath: str) -> tuple[float, str]:
+        """The distribution's staterror threshold ``relThreshold`` (0 for none) and the path
+        giving it ("" for none); pyhf's JSON cannot express one above 0."""
+        cfg = dist.get("staterror")
+        if not isinstance(cfg, Mapping) or not cfg.get("relThreshold", 0) > 0:
+            return 0.0, ""
+        path = f"{dpath}.staterror.relThreshold"
+        if self.purpose == "pyhf":
+            raise self.unsupported(path, "a staterror threshold (relThreshold > 0)")
+        return float(cfg["relThreshold"]), path
 
     def check_constraint(self, mod: Mapping[str, Any], mtype: str, mpath: str) -> None:
         constraint = mod.get("constraint")
@@ -453,11 +466,39 @@ def _staterror_settings(
                 f"the same staterror parameters ('{name}')",
             )
     poisson = sorted(name for name, (c, _) in chosen.items() if c == "Poisson")
-    if not poisson:
-        return None
-    if len(poisson) == len(chosen):
-        return {"constraint": "poisson"}
-    return {"constraint": "gauss", "per_name": dict.fromkeys(poisson, "poisson")}
+    setting: dict[str, Any] = {}
+    if poisson and len(poisson) == len(chosen):
+        setting = {"constraint": "poisson"}
+    elif poisson:
+        setting = {"constraint": "gauss", "per_name": dict.fromkeys(poisson, "poisson")}
+    thresholds = _staterror_thresholds(tr, occs, by_path)
+    if thresholds:
+        values = set(thresholds.values())
+        if len(values) == 1 and len(thresholds) == len(chosen):
+            setting["rel_threshold"] = values.pop()
+        else:
+            setting["rel_threshold_per_name"] = thresholds
+    return setting or None
+
+
+def _staterror_thresholds(
+    tr: _Translator, occs: Sequence[_Occurrence], by_path: Mapping[str, str]
+) -> dict[str, float]:
+    """The staterror sets (pyhf names) with a threshold above 0, and their thresholds; a
+    set spanning distributions takes one threshold."""
+    chosen: dict[str, tuple[float, str]] = {}
+    for o in occs:
+        if o.mtype != "staterror":
+            continue
+        name = by_path[o.path]
+        first = chosen.setdefault(name, (o.threshold, o.threshold_path or o.path))
+        if first[0] != o.threshold:
+            raise tr.unsupported(
+                o.threshold_path or o.path,
+                f"a staterror threshold {o.threshold} here but {first[0]} at {first[1]} on "
+                f"the same staterror parameters ('{name}')",
+            )
+    return {name: r for name, (r, _) in sorted(chosen.items()) if r > 0}
 
 
 def _pyhf_modifier(
@@ -616,8 +657,17 @@ def translate(
                     f"parameter of interest '{pois[0]}', one bin of the parameter set '{poi}'",
                 )
     bounds = domain_bounds(doc, index, chosen, apath)
+    staterror = _staterror_settings(tr, occs, by_path)
     config = measurement_config(
-        tr.unsupported, spec_channels, names, bounds, values, ppath, lumi_cfg, point
+        tr.unsupported,
+        spec_channels,
+        names,
+        bounds,
+        values,
+        ppath,
+        lumi_cfg,
+        point,
+        None if staterror is None else {"staterror": staterror},
     )
     measurement = (chosen or lh)["name"]
     spec = {
@@ -635,7 +685,6 @@ def translate(
             lpath,
         ) from err
     settings, override_paths = _modifier_settings(occs, by_path)
-    staterror = _staterror_settings(tr, occs, by_path)
     if staterror is not None:
         settings["staterror"] = staterror
     explicit = {

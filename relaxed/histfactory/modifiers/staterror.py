@@ -4,7 +4,10 @@ per bin shared by the samples that carry it, with a Gaussian constraint.
 Parameters: one per bin of the channels it appears in (channels sorted), init 1, bounds
 (1e-10, 10), Gaussian constraint around 1 of relative width
 :math:`\\sigma_b = \\sqrt{\\sum_s \\sigma_{sb}^2} / \\sum_s \\nu_{sb}` over the samples that
-carry it; bins with :math:`\\sigma_b = 0` are fixed (width set to 1). Every sample carrying it
+carry it; bins with :math:`\\sigma_b = 0` are fixed (width set to 1), and so are bins below a
+threshold :math:`\\sigma_b < r` when one is set (ROOT's and HS3's ``relThreshold``, relaxed's
+``modifier_settings["staterror"]["rel_threshold"]``: ROOT makes no parameter for them, relaxed
+fixes :math:`\\gamma_b = 1` with a constant constraint term). Every sample carrying it
 must do so in the same channels. HS3: ``Gauss``, the uncertainties in the sample's
 ``data.errors``, one parameter per bin (default ``gamma_stat_<channel>_bin_<i>``).
 
@@ -22,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from relaxed.exceptions import InvalidModel
+from relaxed.exceptions import InvalidModel, InvalidModifier
 from relaxed.histfactory.modifiers.base import (
     Context,
     ModifierUnit,
@@ -83,7 +86,27 @@ class Staterror(ModifierUnit):
                 )
         return chans, np.cumsum([0] + [ctx.nbins[c] for c in chans])
 
-    def parameters(self, name: str, occurrences: Sequence[Occurrence], ctx: Context) -> Parameters:
+    def parameters(
+        self,
+        name: str,
+        occurrences: Sequence[Occurrence],
+        ctx: Context,
+        rel_threshold: float = 0.0,
+    ) -> Parameters:
+        """The set with the Gaussian constraint; bins with :math:`\\sigma_b = 0` or
+        :math:`\\sigma_b < r` (``rel_threshold``, 0 for none) are fixed, width 1.
+
+        Example:
+            >>> import numpy as np
+            >>> from relaxed.histfactory.modifiers import UNITS, Context, Occurrence
+            >>> mod = {"name": "st", "type": "staterror", "data": [0.2, 1.0, 3.0]}
+            >>> occs = [Occurrence("c", "a", mod, "", "")]
+            >>> nominal = {("c", "a"): np.array([10.0, 10.0, 10.0])}
+            >>> ctx = Context({"c": 3}, nominal, {("c", "a"): {("st", "staterror"): occs[0]}}, True)
+            >>> p = UNITS["staterror"].parameters("st", occs, ctx, rel_threshold=0.05)
+            >>> p.sigma.tolist(), p.fixed  # sigma_b = 0.02, 0.1, 0.3
+            ([1.0, 0.1, 0.3], [True, False, False])
+        """
         xp = ctx.xp
         chans, offsets = self._channels(name, occurrences, ctx)
         n = int(offsets[-1])
@@ -95,7 +118,7 @@ class Staterror(ModifierUnit):
             safe_total = xp.where(positive, total, 1.0)
             rel2 = sum((ctx.array(o.modifier["data"]) / safe_total) ** 2 for o in carriers)
             blocks.append(xp.where(positive, rel2, 0.0))
-        rel = xp.concatenate(blocks)
+        rel = _below_threshold(xp.concatenate(blocks), rel_threshold, ctx)
         zero = rel == 0
         sigma = xp.sqrt(xp.where(zero, 1.0, rel))
         return Parameters(
@@ -109,12 +132,17 @@ class Staterror(ModifierUnit):
         )
 
     def poisson_parameters(
-        self, name: str, occurrences: Sequence[Occurrence], ctx: Context
+        self,
+        name: str,
+        occurrences: Sequence[Occurrence],
+        ctx: Context,
+        rel_threshold: float = 0.0,
     ) -> Parameters:
         """The set with ROOT's Poisson constraint :math:`\\mathrm{Pois}(a_b \\mid
         \\tau_b\\gamma_b)` instead of the Gaussian one of :meth:`parameters`:
         :math:`\\tau_b = 1/\\sigma_b^2 = (\\sum_s \\nu_{sb})^2 / \\sum_s \\sigma_{sb}^2`, also
-        the auxiliary datum. Bins without yield or uncertainty stay fixed, with
+        the auxiliary datum. Bins without yield or uncertainty, or below the threshold
+        :math:`\\sigma_b < r` (``rel_threshold``, 0 for none), stay fixed, with
         :math:`\\tau_b = 1`.
 
         Example:
@@ -141,6 +169,9 @@ class Staterror(ModifierUnit):
             valid = (total > 0) & (var > 0)
             blocks.append(xp.where(valid, total**2 / xp.where(valid, var, 1.0), 0.0))
         tau = xp.concatenate(blocks)
+        if rel_threshold > 0:  # sigma_b^2 = 1 / tau_b
+            rel2 = xp.where(tau > 0, 1.0 / xp.where(tau > 0, tau, 1.0), 0.0)
+            tau = xp.where(_below_threshold(rel2, rel_threshold, ctx) == 0, 0.0, tau)
         zero = tau == 0
         tau = xp.where(zero, 1.0, tau)
         return Parameters(
@@ -158,3 +189,18 @@ class Staterror(ModifierUnit):
 
     def from_hs3(self, modifier: Mapping[str, Any], sample: Mapping[str, Any]) -> Any:
         return _floats(sample["data"]["errors"])
+
+
+def _below_threshold(rel2: Any, rel_threshold: float, ctx: Context) -> Any:
+    """The squared relative uncertainties :math:`\\sigma_b^2` with those of the bins below
+    the threshold, :math:`\\sigma_b < r`, set to 0 (unchanged for :math:`r = 0`). The
+    threshold decides which parameters are fixed, so it needs concrete yields."""
+    if rel_threshold <= 0:
+        return rel2
+    if not ctx.concrete:
+        raise InvalidModifier(
+            "modifier_settings.staterror.rel_threshold: a staterror threshold decides which "
+            "parameters are fixed, so it needs concrete yields and uncertainties, not traced "
+            "values"
+        )
+    return ctx.xp.where(ctx.xp.sqrt(rel2) < rel_threshold, 0.0, rel2)
