@@ -232,3 +232,42 @@ def test_from_pyhf_refuses_two_thresholds_in_one_distribution() -> None:
     setting = {"staterror": {"rel_threshold_per_name": {"st": 0.05}}}
     with pytest.raises(HS3NotSupported, match="one relThreshold per histfactory_dist"):
         from_pyhf(_workspace(spec), modifier_settings=setting)
+
+
+def test_hs3_one_staterror_set_with_two_constraints_or_thresholds_is_refused() -> None:
+    """A staterror set spanning two distributions (one name in SR and CR) takes one
+    constraint and one threshold; two are refused, naming both paths."""
+    spec = _spec()
+    second = copy.deepcopy(spec["channels"][0])
+    second["name"] = "CR"
+    spec["channels"].append(second)
+    ws = {
+        **_workspace(spec),
+        "observations": [{"name": "SR", "data": DATA}, {"name": "CR", "data": DATA}],
+    }
+    base = from_pyhf(ws)
+    assert load(base).model().config.param_set("st").n_parameters == 6  # one set, both
+    doc = copy.deepcopy(base)
+    doc["distributions"][1]["staterror"] = {"relThreshold": 0.2}
+    doc["distributions"][0]["staterror"] = {"relThreshold": 0.05}
+    with pytest.raises(HS3NotSupported) as info:
+        load(doc).model()
+    message = str(info.value)
+    assert message.startswith("distributions[1].staterror.relThreshold:"), message
+    assert "a staterror threshold 0.2 here but 0.05 at distributions[0].staterror" in message
+    doc = copy.deepcopy(base)
+    for k, sample in enumerate(doc["distributions"][1]["samples"]):
+        for j, mod in enumerate(sample["modifiers"]):
+            if mod["type"] == "staterror":
+                mod["constraint"] = "Poisson"  # a modifier's constraint wins over the default
+                path = f"distributions[1].samples[{k}].modifiers[{j}].constraint"
+                break
+        else:
+            continue
+        break
+    with pytest.raises(HS3NotSupported) as info:
+        load(doc).model()
+    message = str(info.value)
+    assert message.startswith(path + ":"), message
+    assert "a Poisson staterror constraint here but Gauss at" in message
+    assert "on the same staterror parameters ('st')" in message

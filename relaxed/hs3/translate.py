@@ -13,7 +13,7 @@ yet").
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -447,58 +447,70 @@ def _modifier_settings(
     return settings, override_paths
 
 
-def _staterror_settings(
-    tr: _Translator, occs: Sequence[_Occurrence], by_path: Mapping[str, str]
-) -> dict[str, Any] | None:
-    """The models' ``modifier_settings["staterror"]`` of the staterror constraints
-    (``None`` when every one is Gaussian): ``{"constraint": "poisson"}`` when all are
-    Poisson, else the Poisson sets by pyhf name under ``"per_name"``."""
-    chosen: dict[str, tuple[str, str]] = {}
+def _per_staterror_set(
+    tr: _Translator,
+    occs: Sequence[_Occurrence],
+    by_path: Mapping[str, str],
+    what: Callable[[Any], str],
+    value: Callable[[_Occurrence], Any],
+    where: Callable[[_Occurrence], str],
+) -> dict[str, Any]:
+    """One value of each staterror set (pyhf name -> value), the same on every occurrence
+    of the set; two values on one set are an error naming both paths."""
+    chosen: dict[str, tuple[Any, str]] = {}
     for o in occs:
         if o.mtype != "staterror":
             continue
         name = by_path[o.path]
-        first = chosen.setdefault(name, (o.constraint, o.constraint_path or o.path))
-        if first[0] != o.constraint:
+        first = chosen.setdefault(name, (value(o), where(o)))
+        if first[0] != value(o):
             raise tr.unsupported(
-                o.constraint_path or o.path,
-                f"a {o.constraint} staterror constraint here but {first[0]} at {first[1]} on "
+                where(o),
+                f"{what(value(o))} here but {first[0]} at {first[1]} on "
                 f"the same staterror parameters ('{name}')",
             )
-    poisson = sorted(name for name, (c, _) in chosen.items() if c == "Poisson")
+    return {name: v for name, (v, _) in sorted(chosen.items())}
+
+
+def _staterror_settings(
+    tr: _Translator, occs: Sequence[_Occurrence], by_path: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """The models' ``modifier_settings["staterror"]`` of the staterror constraints and
+    thresholds (``None`` when every one is Gaussian without threshold): ``{"constraint":
+    "poisson"}`` when all are Poisson, else the Poisson sets by pyhf name under
+    ``"per_name"``; ``"rel_threshold"`` when every set has the same threshold above 0, else
+    ``"rel_threshold_per_name"`` for the sets with one (a set spanning distributions takes
+    one threshold)."""
+    constraints = _per_staterror_set(
+        tr,
+        occs,
+        by_path,
+        lambda c: f"a {c} staterror constraint",
+        lambda o: o.constraint,
+        lambda o: o.constraint_path or o.path,
+    )
+    poisson = sorted(name for name, c in constraints.items() if c == "Poisson")
     setting: dict[str, Any] = {}
-    if poisson and len(poisson) == len(chosen):
+    if poisson and len(poisson) == len(constraints):
         setting = {"constraint": "poisson"}
     elif poisson:
         setting = {"constraint": "gauss", "per_name": dict.fromkeys(poisson, "poisson")}
-    thresholds = _staterror_thresholds(tr, occs, by_path)
+    thresholds = _per_staterror_set(
+        tr,
+        occs,
+        by_path,
+        lambda r: f"a staterror threshold {r}",
+        lambda o: o.threshold,
+        lambda o: o.threshold_path or o.path,
+    )
+    thresholds = {name: r for name, r in thresholds.items() if r > 0}
     if thresholds:
         values = set(thresholds.values())
-        if len(values) == 1 and len(thresholds) == len(chosen):
+        if len(values) == 1 and len(thresholds) == len(constraints):
             setting["rel_threshold"] = values.pop()
         else:
             setting["rel_threshold_per_name"] = thresholds
     return setting or None
-
-
-def _staterror_thresholds(
-    tr: _Translator, occs: Sequence[_Occurrence], by_path: Mapping[str, str]
-) -> dict[str, float]:
-    """The staterror sets (pyhf names) with a threshold above 0, and their thresholds; a
-    set spanning distributions takes one threshold."""
-    chosen: dict[str, tuple[float, str]] = {}
-    for o in occs:
-        if o.mtype != "staterror":
-            continue
-        name = by_path[o.path]
-        first = chosen.setdefault(name, (o.threshold, o.threshold_path or o.path))
-        if first[0] != o.threshold:
-            raise tr.unsupported(
-                o.threshold_path or o.path,
-                f"a staterror threshold {o.threshold} here but {first[0]} at {first[1]} on "
-                f"the same staterror parameters ('{name}')",
-            )
-    return {name: r for name, (r, _) in sorted(chosen.items()) if r > 0}
 
 
 def _pyhf_modifier(
