@@ -304,15 +304,21 @@ def _asimov_stats_many(
     r"""(t, q, q_A, fitted parameters, converged) of the asymptotic calculator at ``k`` values
     of the POI at once (``poi_tests`` of shape (k,); the results have a leading axis k).
 
-    The fits run in two stages of one vmapped solver, driven by ``lax.scan`` so that the
-    compiled program holds a single copy of the solver; the fits that do not depend on
-    :math:`\mu` are done once for all ``k`` values (``2 + k`` fits per stage, not ``3k``):
+    The ``2k + 1`` fits run in two stages of ``k + 1`` lanes of one vmapped solver, driven by
+    ``lax.scan`` so that the compiled program holds a single copy of the solver; the fits
+    that do not depend on :math:`\mu` are done once for all ``k`` values:
 
     - stage 0, on the observed data: the conditional fit at :math:`\mu'` that makes the
-      Asimov data, the free fit, and the conditional fits at each :math:`\mu`;
-    - stage 1, on the Asimov data: the free fit (twice; the copy is not used) and the
-      conditional fits at each :math:`\mu`, all started from the parameters that made the
-      Asimov data (where the free fit's minimum is).
+      Asimov data, the free fit, and the conditional fits at the first ``k - 1`` values;
+    - stage 1: the conditional fit to the observed data at the last value, and the
+      conditional fits to the Asimov data at each :math:`\mu`, started from the parameters
+      :math:`\hat\theta_{\mu'}` that made the Asimov data.
+
+    The free fit to the Asimov data is not run: its minimum is :math:`\hat\theta_{\mu'}`
+    exactly (there every Poisson and constraint term is at its own minimum, since the data
+    equal their expectation), so its value is one evaluation of the likelihood there. Its
+    derivatives are those of the minimum (envelope theorem: the gradient in the parameters
+    vanishes at :math:`\hat\theta_{\mu'}`).
     """
     settings = config.settings
     nstarts = config.solver.nstarts
@@ -321,40 +327,33 @@ def _asimov_stats_many(
     asimov_mu = 1.0 if test_stat == "q0" else 0.0
     mus = jnp.zeros_like(poi_tests) if test_stat == "q0" else poi_tests
     conds = jax.vmap(lambda mu: _poi_init(init, poi, mu))(mus)
-    first = jnp.concatenate([jnp.stack([_poi_init(init, poi, asimov_mu), init]), conds])
-    inits = jnp.stack([first, first])  # stage 1 replaces its starts
-    cond_lanes = jnp.ones(k, dtype=bool)
-    fix_poi = jnp.stack(
-        [
-            jnp.concatenate([jnp.asarray([True, False]), cond_lanes]),
-            jnp.concatenate([jnp.asarray([False, False]), cond_lanes]),
-        ]
-    )
-    on_asimov = jnp.asarray([False, True])
+    # lanes: stage 0 = [mu', free, data conds 0..k-2]; stage 1 = [data cond k-1, Asimov conds]
+    inits = jnp.concatenate([_poi_init(init, poi, asimov_mu)[None], init[None], conds, conds])
+    inits = inits.reshape(2, k + 1, -1)
+    fix_poi = jnp.ones((2, k + 1), dtype=bool).at[0, 1].set(False)
+    on_asimov = jnp.ones((2, k + 1), dtype=bool).at[0].set(False).at[1, 0].set(False)
 
     def stage(
         carry: tuple[Array, Array], xs: tuple[Array, Array, Array]
     ) -> tuple[tuple[Array, Array], mle.FitResult]:
         asimov, made_at = carry
-        stage_init, stage_fix, use_asimov = xs
-        d = jnp.where(use_asimov, asimov, data)
-        # the Asimov fits start where the Asimov data were made: the free fit's minimum is
-        # exactly there, and the conditional fits' are near
-        warm = jnp.concatenate(
-            [jnp.stack([made_at, made_at]), jax.vmap(lambda mu: _poi_init(made_at, poi, mu))(mus)]
-        )
-        stage_init = jnp.where(use_asimov, warm, stage_init)
-        fits = mle.fit_batch(
-            pdf, jnp.broadcast_to(d, (k + 2, d.shape[-1])), stage_init, stage_fix, settings, nstarts
-        )
-        made = jnp.where(use_asimov, made_at, fits.bestfit[0])
-        return (jnp.where(use_asimov, asimov, pdf.expected_data(made)), made), fits
+        lane_init, lane_fix, lane_asimov = xs
+        lane_data = jnp.where(lane_asimov[:, None], asimov, data)
+        # the Asimov fits start where the Asimov data were made (their minima are near)
+        warm = jax.vmap(lambda x0: _poi_init(made_at, poi, x0[poi]))(lane_init)
+        lane_init = jnp.where(lane_asimov[:, None], warm, lane_init)
+        fits = mle.fit_batch(pdf, lane_data, lane_init, lane_fix, settings, nstarts)
+        made = jnp.where(lane_asimov.any(), made_at, fits.bestfit[0])
+        return (jnp.where(lane_asimov.any(), asimov, pdf.expected_data(made)), made), fits
 
-    _, staged = jax.lax.scan(stage, (data, init), (inits, fix_poi, on_asimov))
-    asimov_pars = staged.bestfit[0, 0]
-    nll, pars = staged.twice_nll, staged.bestfit
-    qmu_v = from_fits(test_stat, mus, nll[0, 2:], nll[0, 1], pars[0, 1, poi])
-    qmuA_v = from_fits(test_stat, mus, nll[1, 2:], nll[1, 0], pars[1, 0, poi])
+    (asimov, made_at), staged = jax.lax.scan(stage, (data, init), (inits, fix_poi, on_asimov))
+    nll, pars, ok = staged.twice_nll, staged.bestfit, staged.converged
+    free_nll_A = mle.twice_nll(made_at, asimov, pdf)
+    cond_nll = jnp.concatenate([nll[0, 2:], nll[1, :1]])
+    cond_pars = jnp.concatenate([pars[0, 2:], pars[1, :1]])
+    cond_ok = jnp.concatenate([ok[0, 2:], ok[1, :1]])
+    qmu_v = from_fits(test_stat, mus, cond_nll, nll[0, 1], pars[0, 1, poi])
+    qmuA_v = from_fits(test_stat, mus, nll[1, 1:], free_nll_A, made_at[poi])
     sqrtqmu = _safe_sqrt(qmu_v)
     sqrtqmuA = _safe_sqrt(qmuA_v)
     teststat = sqrtqmu - sqrtqmuA
@@ -364,9 +363,8 @@ def _asimov_stats_many(
         positive = sqrtqmuA > 0
         wide = (qmu_v - qmuA_v) / (2.0 * jnp.where(positive, sqrtqmuA, 1.0))
         teststat = jnp.where((sqrtqmu <= sqrtqmuA) | ~positive, teststat, wide)
-    fitted = HypoTestFitResults(asimov_pars, pars[0, 1], pars[1, 0], pars[0, 2:], pars[1, 2:])
-    shared = staged.converged[0, 0] & staged.converged[0, 1] & staged.converged[1, 0]
-    converged = shared & staged.converged[0, 2:] & staged.converged[1, 2:]
+    fitted = HypoTestFitResults(made_at, pars[0, 1], made_at, cond_pars, pars[1, 1:])
+    converged = ok[0, 0] & ok[0, 1] & cond_ok & ok[1, 1:]
     return teststat, qmu_v, qmuA_v, fitted, converged
 
 
