@@ -16,18 +16,18 @@ the parameters, applies the measurement's configuration and has the slots packed
 - a name may be shared by several samples and channels (one parameter set), and by types
   that declare it (``ModifierUnit.shares_with``: a histosys and a normsys); a unit that is
   not ``shareable`` (shapesys) belongs to one sample;
-- each type's parameters and constraint: see its unit; a staterror set may instead take a
-  Poisson constraint (relaxed's ``modifier_settings["staterror"]``, see
-  :meth:`~relaxed.histfactory.modifiers.staterror.Staterror.poisson_parameters`) and a
-  threshold (``"rel_threshold"``, ROOT's ``relThreshold``): its bins with
+- each type's parameters and constraint: see its unit. relaxed's ``modifier_settings`` may
+  choose another constraint for the sets of normsys, histosys, shapesys and staterror
+  (``"constraint"``, ``"per_name"``: :mod:`relaxed.histfactory.modifiers.constraints`; the
+  unit builds the set, ``ModifierUnit.constrained_parameters``), and a threshold for
+  staterror sets (``"rel_threshold"``, ROOT's ``relThreshold``): their bins with
   :math:`\\sigma_b < r` are fixed as bins without uncertainty are.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -44,7 +44,7 @@ from relaxed.histfactory.modifiers import (
     Parameters,
 )
 from relaxed.histfactory.modifiers.base import _is_concrete, _length
-from relaxed.histfactory.modifiers.staterror import Staterror
+from relaxed.histfactory.modifiers.constraints import ConstraintSetting, resolve
 from relaxed.histfactory.slots import (
     CodeOf,
     Grid,
@@ -64,166 +64,67 @@ _SIZED_KEYS = ("inits", "bounds", "auxdata", "sigmas", "factors")
 
 #: The key of a type's ``modifier_settings`` entry that overrides the code of single modifiers.
 PER_MODIFIER = "per_modifier"
+#: The keys of an interpolated type's entry that set interpolation codes.
+_INTERPOLATION_KEYS = ("interpcode", PER_MODIFIER)
+#: The types whose ``modifier_settings`` entry chooses constraints (a unit's ``constraints``).
+CONSTRAINED: tuple[str, ...] = tuple(t for t, unit in UNITS.items() if unit.constraints)
 
 
-#: The staterror constraints a model can use (``modifier_settings["staterror"]``).
-STATERROR_CONSTRAINTS = ("gauss", "poisson")
-#: The key of the staterror entry naming the constraint of single parameter sets.
-PER_NAME = "per_name"
-#: The key of the staterror entry giving the threshold of every set (ROOT's ``relThreshold``).
-REL_THRESHOLD = "rel_threshold"
-#: The key of the staterror entry giving the threshold of single parameter sets.
-REL_THRESHOLD_PER_NAME = "rel_threshold_per_name"
-
-
-class StaterrorSetting(NamedTuple):
-    """A checked ``modifier_settings["staterror"]`` entry: the constraint of every set and
-    the per-name overrides, the threshold :math:`r` of every set (bins with
-    :math:`0 < \\sigma_b < r` are fixed, 0 for none) and the per-name thresholds.
-
-    Example:
-        >>> _staterror_setting({"rel_threshold": 0.05}).rel_threshold
-        0.05
-    """
-
-    constraint: str = "gauss"
-    per_name: dict[str, str] = {}
-    rel_threshold: float = 0.0
-    rel_threshold_per_name: dict[str, float] = {}
-
-
-def _threshold(value: Any, where: str) -> float:
-    """A staterror threshold: a finite number >= 0."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(float(value)) or float(value) < 0:
-        raise InvalidModifier(
-            f"{where}: a staterror threshold must be a finite number >= 0 (the relative "
-            f"uncertainty below which a bin's gamma is fixed), got {value!r}"
-        )
-    return float(value)
-
-
-def _staterror_setting(setting: Any) -> StaterrorSetting:
-    """The constraint of every staterror set and the per-name overrides, and the thresholds,
-    of a ``modifier_settings["staterror"]`` entry (``None``: Gaussian, none), checked."""
-    if setting is None:
-        return StaterrorSetting()
-    example = (
-        "{'constraint': 'poisson', 'per_name': {'<staterror name>': 'gauss'}, "
-        "'rel_threshold': 0.05}"
-    )
-    if not isinstance(setting, Mapping):
-        raise InvalidModifier(
-            f"modifier_settings.staterror: expected a mapping such as {example}, got {setting!r}"
-        )
-    extra = set(setting) - {"constraint", PER_NAME, REL_THRESHOLD, REL_THRESHOLD_PER_NAME}
-    if extra:
-        raise InvalidModifier(
-            f"modifier_settings.staterror: unknown keys {sorted(extra)}; use 'constraint', "
-            f"'{PER_NAME}', '{REL_THRESHOLD}' and '{REL_THRESHOLD_PER_NAME}'"
-        )
-
-    def checked(value: Any, where: str) -> str:
-        if value not in STATERROR_CONSTRAINTS:
-            raise InvalidModifier(
-                f"{where}: staterror constraint {value!r} is not supported; use one of "
-                f"{list(STATERROR_CONSTRAINTS)}"
-            )
-        return str(value)
-
-    default = checked(setting.get("constraint", "gauss"), "modifier_settings.staterror.constraint")
-    per_name = setting.get(PER_NAME, {})
-    if not isinstance(per_name, Mapping):
-        raise InvalidModifier(
-            f"modifier_settings.staterror.{PER_NAME}: expected a mapping "
-            f"{{'<staterror name>': constraint}}, got {per_name!r}"
-        )
-    overrides = {
-        str(name): checked(value, f"modifier_settings.staterror.{PER_NAME}[{name!r}]")
-        for name, value in per_name.items()
-    }
-    threshold = _threshold(
-        setting.get(REL_THRESHOLD, 0.0), f"modifier_settings.staterror.{REL_THRESHOLD}"
-    )
-    per_threshold = setting.get(REL_THRESHOLD_PER_NAME, {})
-    if not isinstance(per_threshold, Mapping):
-        raise InvalidModifier(
-            f"modifier_settings.staterror.{REL_THRESHOLD_PER_NAME}: expected a mapping "
-            f"{{'<staterror name>': threshold}}, got {per_threshold!r}"
-        )
-    thresholds = {
-        str(name): _threshold(
-            value, f"modifier_settings.staterror.{REL_THRESHOLD_PER_NAME}[{name!r}]"
-        )
-        for name, value in per_threshold.items()
-    }
-    return StaterrorSetting(default, overrides, threshold, thresholds)
-
-
-def _staterror_constraints(
-    setting: StaterrorSetting, parsed: _Spec
-) -> dict[str, tuple[str, float]]:
-    """The constraint and threshold of each staterror set of the specification (by name)."""
-    names = sorted({name for name, t in parsed.modifiers if t == "staterror"})
-    for key, given in (
-        (PER_NAME, setting.per_name),
-        (REL_THRESHOLD_PER_NAME, setting.rel_threshold_per_name),
-    ):
-        for name in given:
-            if name not in names:
-                raise InvalidModifier(
-                    f"modifier_settings.staterror.{key}[{name!r}]: no staterror modifier "
-                    f"'{name}'; the staterror modifiers are {names}"
-                )
-    return {
-        name: (
-            setting.per_name.get(name, setting.constraint),
-            setting.rel_threshold_per_name.get(name, setting.rel_threshold),
-        )
-        for name in names
-    }
+def _listed(keys: Sequence[str]) -> str:
+    quoted = [f"'{k}'" for k in keys]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
 def _settings(
     modifier_settings: Mapping[str, Any] | None,
-) -> tuple[dict[str, str], dict[str, dict[str, str]], StaterrorSetting]:
+) -> tuple[dict[str, str], dict[str, dict[str, str]], dict[str, ConstraintSetting]]:
     """The interpolation code of each interpolated type, the per-modifier overrides
-    (type -> ``{"<channel>/<sample>/<modifier>": code}``) and the staterror constraints
-    (:func:`_staterror_setting`), checked before any array work. An entry for staterror
-    alone keeps pyhf's ``Model(spec)`` codes: it is no interpolation setting."""
-    settings = dict(DEFAULT_MODIFIER_SETTINGS if modifier_settings is None else modifier_settings)
-    staterror = _staterror_setting(settings.pop("staterror", None))
-    if modifier_settings is not None and not settings:
-        settings = dict(DEFAULT_MODIFIER_SETTINGS)
-    unknown = set(settings) - set(INTERPOLATED)
+    (type -> ``{"<channel>/<sample>/<modifier>": code}``) and each constrained type's
+    setting (its unit's ``read_setting``), checked before any array work. Entries (or keys)
+    that only choose constraints are no interpolation setting: settings without any keep
+    pyhf's ``Model(spec)`` codes."""
+    given = dict(modifier_settings or {})
+    unknown = set(given) - set(INTERPOLATED) - set(CONSTRAINED)
     if unknown:
         raise InvalidModifier(
             f"modifier_settings: interpolation codes can be set for {' and '.join(INTERPOLATED)} "
-            f"only (and a constraint for staterror), got {sorted(unknown)}"
+            f"only (and constraints for {', '.join(CONSTRAINED)}), got {sorted(unknown)}"
         )
-    codes: dict[str, str] = {}
-    overrides: dict[str, dict[str, str]] = {}
-    for mtype in INTERPOLATED:
-        interpolation = UNITS[mtype].interpolation
-        assert interpolation is not None
-        setting = settings.get(mtype, {})
+    for mtype, setting in given.items():
+        unit = UNITS[mtype]
         if not isinstance(setting, Mapping):
             raise InvalidModifier(
                 f"modifier_settings.{mtype}: expected a mapping such as "
-                f"{{'interpcode': '{interpolation.pyhf_default}'}}, got {setting!r}"
+                f"{unit.setting_example()}, got {setting!r}"
             )
-        extra = set(setting) - {"interpcode", PER_MODIFIER}
+        extra = set(setting) - set(unit.setting_keys)
         if extra:
             raise InvalidModifier(
-                f"modifier_settings.{mtype}: unknown keys {sorted(extra)}; use 'interpcode' "
-                f"and '{PER_MODIFIER}'"
+                f"modifier_settings.{mtype}: unknown keys {sorted(extra)}; use "
+                f"{_listed(unit.setting_keys)}"
             )
+    constraints = {t: UNITS[t].read_setting(given.get(t, {})) for t in CONSTRAINED}
+    # the interpolation part: pyhf's semantics on the entries that hold interpolation keys
+    # (or none at all), the Model(spec) defaults when there are none
+    interpolation = {
+        t: {k: v for k, v in given[t].items() if k in _INTERPOLATION_KEYS}
+        for t in INTERPOLATED
+        if t in given and (not given[t] or set(given[t]) & set(_INTERPOLATION_KEYS))
+    }
+    if modifier_settings is None or not interpolation:
+        interpolation = dict(DEFAULT_MODIFIER_SETTINGS)
+    codes: dict[str, str] = {}
+    overrides: dict[str, dict[str, str]] = {}
+    for mtype in INTERPOLATED:
+        known = UNITS[mtype].interpolation
+        assert known is not None
+        setting = interpolation.get(mtype, {})
         # as in pyhf: a type left out of explicit settings gets its applier's default
-        code = setting.get("interpcode", interpolation.default)
-        if code not in interpolation.codes:
+        code = setting.get("interpcode", known.default)
+        if code not in known.codes:
             raise InvalidModifier(
                 f"modifier_settings: {mtype} interpcode '{code}' is not supported; "
-                f"use one of {sorted(interpolation.codes)}"
+                f"use one of {sorted(known.codes)}"
             )
         codes[mtype] = code
         per_modifier = setting.get(PER_MODIFIER, {})
@@ -238,13 +139,13 @@ def _settings(
                 raise InvalidModifier(
                     f"{where}: keys are '<channel>/<sample>/<modifier>' paths, got {key!r}"
                 )
-            if value not in interpolation.codes:
+            if value not in known.codes:
                 raise InvalidModifier(
                     f"{where}: {mtype} interpcode {value!r} is not supported; "
-                    f"use one of {sorted(interpolation.codes)}"
+                    f"use one of {sorted(known.codes)}"
                 )
         overrides[mtype] = dict(per_modifier)
-    return codes, overrides, staterror
+    return codes, overrides, constraints
 
 
 def _resolve_overrides(
@@ -280,6 +181,26 @@ def _resolve_overrides(
                 )
             resolved[mtype][found[0]] = code
     return resolved
+
+
+def _reported(settings: Mapping[str, ConstraintSetting]) -> tuple[tuple[str, Any], ...]:
+    """The constraint settings a model reports (``config.modifier_settings``), per type
+    whose setting is not the default, frozen for the layout: ``(type, ((key, value), ...))``
+    with mappings as sorted pairs."""
+    out = []
+    for mtype, setting in sorted(settings.items()):
+        report = UNITS[mtype].report_setting(setting)
+        if report:
+            out.append(
+                (
+                    mtype,
+                    tuple(
+                        (k, tuple(sorted(v.items())) if isinstance(v, Mapping) else v)
+                        for k, v in report.items()
+                    ),
+                )
+            )
+    return tuple(out)
 
 
 class _Spec:
@@ -382,14 +303,14 @@ def _configure(
     types: tuple[str, ...],
     config: tuple[Mapping[str, Any], str],
     ctx: Context,
-    poisson_staterror: bool = False,
+    constraint: str | None = None,
 ) -> None:
-    """Apply a parameter's measurement configuration to its set, in place (a staterror with
-    a Poisson constraint takes ``factors`` instead of ``sigmas``)."""
+    """Apply a parameter's measurement configuration to its set, in place (under a
+    ``constraint`` other than its type's, the width key follows it: a Poisson staterror
+    takes ``factors`` instead of ``sigmas``, a Gaussian shapesys ``sigmas`` instead of
+    ``factors``)."""
     cfg, cpath = config
-    allowed = set().union(*(UNITS[t].config_keys for t in types))
-    if poisson_staterror:
-        allowed = (allowed - {"sigmas"}) | {"factors"}
+    allowed = set().union(*(UNITS[t].config_keys_for(constraint) for t in types))
     for key in _SIZED_KEYS:
         if key not in cfg:
             continue
@@ -429,11 +350,11 @@ def _parameter_set(
     by_type: Mapping[str, list[Occurrence]],
     ctx: Context,
     user: Mapping[str, tuple[Mapping[str, Any], str]],
-    staterror: Mapping[str, tuple[str, float]],
+    settings: Mapping[str, ConstraintSetting],
 ) -> tuple[ParamSet, Parameters]:
-    """The parameter set of ``name`` from the unit of its (first) type, configured
-    (``staterror``: the constraint and threshold of each staterror set,
-    :func:`_staterror_constraints`)."""
+    """The parameter set of ``name`` from the unit of its (first) type, with the constraint
+    the types' ``settings`` choose (:func:`~relaxed.histfactory.modifiers.constraints.resolve`),
+    configured."""
     types = tuple(sorted(by_type))
     if not all(set(types) - {t} <= UNITS[t].shares_with for t in types):
         paths = [by_type[t][0].path for t in types]
@@ -444,19 +365,15 @@ def _parameter_set(
         )
     unit = UNITS[types[0]]
     occurrences = [o for t in types for o in by_type[t]]
-    pdf_type = unit.pdf_type
-    is_staterror = isinstance(unit, Staterror)
-    constraint, threshold = staterror.get(name, ("gauss", 0.0))
-    poisson_staterror = is_staterror and constraint == "poisson"
-    if poisson_staterror:
-        params = unit.poisson_parameters(name, occurrences, ctx, threshold)  # type: ignore[attr-defined]
-        pdf_type = "poisson"
-    elif is_staterror and threshold > 0:
-        params = unit.parameters(name, occurrences, ctx, threshold)  # type: ignore[call-arg]
-    else:
-        params = unit.parameters(name, occurrences, ctx)
+    constraint = unit.default_constraint
+    if unit.constraints:
+        chosen = {t: settings[t] for t in types if t in settings}
+        constraint = resolve(name, chosen, constraint or "")
+    params = unit.constrained_parameters(
+        name, occurrences, ctx, constraint, settings.get(unit.name)
+    )
     if name in user:
-        _configure(params, name, types, user[name], ctx, poisson_staterror)
+        _configure(params, name, types, user[name], ctx, constraint)
     unit.check_parameters(name, params)
     paramset = ParamSet(
         name=name,
@@ -465,7 +382,7 @@ def _parameter_set(
         inits=tuple(params.inits),
         bounds=tuple((float(lo), float(hi)) for lo, hi in params.bounds),
         fixed=tuple(params.fixed),
-        pdf_type=pdf_type,
+        pdf_type=unit.pdf_type_for(constraint),
         modifier_types=types,
     )
     return paramset, params
@@ -515,10 +432,12 @@ def build(
         >>> layout.npars, arrays["nominal"].shape, arrays["auxdata"].shape
         (3, (2, 2), (2,))
     """
-    codes, overrides, staterror_setting = _settings(modifier_settings)
+    codes, overrides, settings = _settings(modifier_settings)
     parsed = _Spec(spec)
     per_modifier = _resolve_overrides(overrides, parsed.mods)
-    staterror = _staterror_constraints(staterror_setting, parsed)
+    for mtype, setting in settings.items():
+        names = sorted({name for name, t in parsed.modifiers if t == mtype})
+        UNITS[mtype].check_setting(setting, names)
     concrete = _is_concrete(spec["channels"]) and _is_concrete(spec.get("parameters", []))
     xp: Any = np if concrete else jnp
 
@@ -554,7 +473,7 @@ def build(
     # -- parameter sets (dicts keep insertion order: the registration order) ---------------
     user = _user_configs(spec.get("parameters", []))
     built = [
-        _parameter_set(name, by_type, ctx, user, staterror) for name, by_type in occurrences.items()
+        _parameter_set(name, by_type, ctx, user, settings) for name, by_type in occurrences.items()
     ]
     if not built:
         raise InvalidModel("the model has no parameters: no sample has a modifier")
@@ -610,12 +529,7 @@ def build(
                 for where, code in chosen.items()
             )
         ),
-        staterror_constraint=staterror_setting.constraint,
-        staterror_per_name=tuple(sorted(staterror_setting.per_name.items())),
-        staterror_rel_threshold=staterror_setting.rel_threshold,
-        staterror_threshold_per_name=tuple(
-            sorted(staterror_setting.rel_threshold_per_name.items())
-        ),
+        constraint_settings=_reported(settings),
         factor_index=factor_index,
         normsys_index=normsys_index,
         normsys_codes=normsys_codes,

@@ -88,12 +88,9 @@ class Layout:
     histosys_code: str
     # per-modifier codes: (type, channel, sample, modifier name, code), sorted
     interpolation_overrides: tuple[tuple[str, str, str, str, str], ...]
-    # staterror constraint setting: the default ("gauss"/"poisson") and per-name overrides
-    staterror_constraint: str
-    staterror_per_name: tuple[tuple[str, str], ...]
-    # staterror thresholds (ROOT's relThreshold): of every set, and per-name overrides
-    staterror_rel_threshold: float
-    staterror_threshold_per_name: tuple[tuple[str, float], ...]
+    # constraint settings other than the defaults (and staterror thresholds), as the model
+    # reports them: (type, ((key, value), ...)), mappings as sorted (name, value) pairs
+    constraint_settings: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
     # index arrays (numpy, int32); "one" index == npars points at a constant 1.0
     factor_index: np.ndarray  # (K, S, B) parameters multiplying the yields directly
     normsys_index: np.ndarray  # (N, S, C) alpha of the normsys in that slot, per channel
@@ -132,10 +129,7 @@ class Layout:
             self.normsys_code,
             self.histosys_code,
             self.interpolation_overrides,
-            self.staterror_constraint,
-            self.staterror_per_name,
-            self.staterror_rel_threshold,
-            self.staterror_threshold_per_name,
+            self.constraint_settings,
             tuple((a.shape, a.tobytes()) for a in arrays),
         )
         object.__setattr__(self, "key", key)
@@ -280,9 +274,10 @@ class ModelConfig:
     def modifier_settings(self) -> dict[str, dict[str, Any]]:
         """Interpolation codes in use, in pyhf's format, with the per-modifier overrides of a
         type (``"per_modifier": {"<channel>/<sample>/<modifier>": code}``) where it has any,
-        and, where a Poisson staterror constraint or a staterror threshold was asked for, the
-        staterror setting (``{"constraint": ..., "per_name": {...}, "rel_threshold": r,
-        "rel_threshold_per_name": {...}}``, see :class:`relaxed.Model`).
+        and, where constraints other than pyhf's were asked for, the type's ``"constraint"``
+        (and ``"per_name"``; for ``shapesys`` and ``staterror`` in an entry of their own),
+        with a staterror threshold (``"rel_threshold"``, ``"rel_threshold_per_name"``) where
+        one was asked for; see :class:`relaxed.Model`.
 
         Example:
             >>> import relaxed
@@ -301,6 +296,12 @@ class ModelConfig:
             >>> cfg = relaxed.Model(spec, None, {"staterror": {"rel_threshold": 0.5}}).config
             >>> cfg.modifier_settings["staterror"], cfg.suggested_fixed()  # sigma_b = 0.2
             ({'rel_threshold': 0.5}, [True])
+            >>> spec = {"channels": [{"name": "SR", "samples": [{"name": "b", "data": [5.0],
+            ...     "modifiers": [{"name": "a", "type": "normsys",
+            ...                    "data": {"hi": 1.1, "lo": 0.9}}]}]}]}
+            >>> cfg = relaxed.Model(spec, None, {"normsys": {"constraint": "poisson"}}).config
+            >>> cfg.modifier_settings["normsys"], cfg.suggested_init(), cfg.auxdata.tolist()
+            ({'interpcode': 'code4', 'constraint': 'poisson'}, [1.0], [1.0])
         """
         settings: dict[str, dict[str, Any]] = {
             "normsys": {"interpcode": self._layout.normsys_code},
@@ -308,16 +309,9 @@ class ModelConfig:
         }
         for mtype, channel, sample, name, code in self._layout.interpolation_overrides:
             settings[mtype].setdefault("per_modifier", {})[f"{channel}/{sample}/{name}"] = code
-        layout = self._layout
-        if layout.staterror_constraint != "gauss" or layout.staterror_per_name:
-            settings["staterror"] = {"constraint": layout.staterror_constraint}
-            if layout.staterror_per_name:
-                settings["staterror"]["per_name"] = dict(layout.staterror_per_name)
-        if layout.staterror_rel_threshold > 0:
-            settings.setdefault("staterror", {})["rel_threshold"] = layout.staterror_rel_threshold
-        if layout.staterror_threshold_per_name:
-            settings.setdefault("staterror", {})["rel_threshold_per_name"] = dict(
-                layout.staterror_threshold_per_name
+        for mtype, entry in self._layout.constraint_settings:
+            settings.setdefault(mtype, {}).update(
+                (key, dict(value) if isinstance(value, tuple) else value) for key, value in entry
             )
         return settings
 

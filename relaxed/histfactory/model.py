@@ -110,17 +110,26 @@ class Model:
             (pyhf shares a modifier name between samples, so the path names all three; HS3
             gives every modifier its own interpolation). Unknown keys, paths that name no
             modifier of that type, and codes the engine lacks raise
-            :class:`~relaxed.exceptions.InvalidModifier`. A relaxed extension,
-            ``"staterror": {"constraint": "poisson", "per_name": {"<name>": "gauss"}}``,
-            chooses the constraint of staterror sets (all of them, then single sets by
-            name; each key optional; values ``"gauss"``, the default and pyhf's, or
-            ``"poisson"``: ROOT's :math:`\\mathrm{Pois}(\\tau_b \\mid \\tau_b\\gamma_b)` with
-            :math:`\\tau_b = 1/\\sigma_b^2`, as pyhf's shapesys). Its ``"rel_threshold": r``
+            :class:`~relaxed.exceptions.InvalidModifier`. A relaxed extension chooses
+            constraints (:mod:`relaxed.histfactory.modifiers.constraints`): the entries of
+            ``"normsys"``, ``"histosys"``, ``"shapesys"`` and ``"staterror"`` take
+            ``"constraint"`` (every set of the type) and ``"per_name"``
+            (``{"<name>": constraint}``, single sets, before the type-wide choice), values
+            ``"gauss"`` or ``"poisson"``; the defaults are pyhf's. ``"poisson"`` on a
+            normsys/histosys is HS3's unit Poisson :math:`\\mathrm{Pois}(1 \\mid \\alpha)`
+            (init 1, bounds (1e-10, 5)); ``"gauss"`` on a shapesys is
+            :math:`\\mathcal{N}(1 \\mid \\gamma_b, \\sigma_b/\\nu_b)` (a staterror of that
+            sample alone); ``"poisson"`` on a staterror is ROOT's
+            :math:`\\mathrm{Pois}(\\tau_b \\mid \\tau_b\\gamma_b)` with
+            :math:`\\tau_b = 1/\\sigma_b^2`, as pyhf's shapesys. A parameter shared by a
+            normsys and a histosys takes the constraint either entry gives it (two different
+            ones raise). The staterror entry also takes ``"rel_threshold": r``
             (ROOT's and HS3's ``relThreshold``; a finite number >= 0, default 0: none) and
-            ``"rel_threshold_per_name": {"<name>": r}`` fix the :math:`\\gamma_b` of the bins
-            whose relative uncertainty :math:`\\sigma_b` is below :math:`r` at 1, as bins
-            without uncertainty are (this needs concrete yields). This entry alone leaves the
-            interpolation codes at pyhf's ``Model(spec)`` defaults.
+            ``"rel_threshold_per_name": {"<name>": r}``, which fix the :math:`\\gamma_b` of the
+            bins whose relative uncertainty :math:`\\sigma_b` is below :math:`r` at 1, as bins
+            without uncertainty are (this needs concrete yields). Entries (keys) that only
+            choose constraints or thresholds leave the interpolation codes at pyhf's
+            ``Model(spec)`` defaults.
         validate: check the spec against the HistFactory JSON schema.
 
     A model is a frozen dataclass registered as a pytree (:mod:`relaxed.pytree`): its array

@@ -7,15 +7,18 @@ models: read, validate, build relaxed models, and convert to and from pyhf's JSO
   gives its data; :meth:`HS3Workspace.logpdf` evaluates one distribution by parameter name.
 - :func:`to_pyhf` and :func:`from_pyhf` translate between HS3 and pyhf's workspace format.
 
-Models are built through pyhf's format (with per-modifier interpolation codes, Poisson
-staterror constraints and staterror thresholds, which it lacks), so they are exactly pyhf's
-likelihoods (ROOT's for a Poisson staterror or a threshold). What that format cannot express raises
-:class:`HS3NotSupported` ("not supported yet" from :meth:`HS3Workspace.model`, "cannot be
-expressed in pyhf's JSON format" from :func:`to_pyhf`), naming the JSON path: distributions
-other than ``histfactory_dist`` (a ``gaussian_dist`` is read only as the constraint of a
-luminosity normfactor), data other than ``binned``, constraints pyhf does not have for a
-modifier type (``LogNormal`` on a ``normsys``/``histosys`` builds, see below, but is refused
-by :func:`to_pyhf`), interpolations pyhf (or, for models,
+Models are built through pyhf's format (with per-modifier interpolation codes, the
+constraints relaxed's engine has beyond pyhf's, and staterror thresholds, which it lacks), so
+they are exactly pyhf's likelihoods (ROOT's for a Poisson staterror, a Gauss shapesys or a
+threshold; pyhs3's for a Poisson or LogNormal normsys/histosys). What that format cannot
+express raises :class:`HS3NotSupported` ("not supported yet" from :meth:`HS3Workspace.model`,
+"cannot be expressed in pyhf's JSON format" from :func:`to_pyhf`), naming the JSON path:
+distributions other than ``histfactory_dist`` (a ``gaussian_dist`` is read only as the
+constraint of a luminosity normfactor), data other than ``binned``, constraints pyhf does not
+have for a modifier type (models build ``Poisson`` and ``LogNormal`` on a
+``normsys``/``histosys``, ``Gauss`` on a ``shapesys`` and ``Poisson`` on a ``staterror``, see
+below; :func:`to_pyhf` refuses them; ``LogNormal`` on a ``shapesys``/``staterror`` is refused
+by both, as no implementation defines it), interpolations pyhf (or, for models,
 relaxed's engine) lacks for a modifier type, interpolations that differ between modifiers of
 one type (for :func:`to_pyhf` only: models take them), parameters shared in ways pyhf's
 parameter sets cannot represent, several parameters of interest, a ``staterror``
@@ -28,11 +31,17 @@ The standard leaves several points open; this package reads them as ROOT writes 
 pyhf computes, and writes the same way:
 
 - ``shapesys`` ``data.vals`` are **absolute** uncertainties of the sample's yields, as in
-  pyhf: the Poisson constraint has :math:`\tau_b = (\nu_b/\sigma_b)^2`. Other readings exist
-  in the wild: relative uncertainties (:math:`\tau_b = 1/\sigma_b^2`, e.g. some ROOT
-  exports), or :math:`\tau_b` given directly (older ROOT importers); the standard's prose
-  ("central values defined as the squares of the values") is ambiguous between them. Files
-  using another reading must be converted before loading.
+  pyhf and pyhs3: the Poisson constraint has :math:`\tau_b = (\nu_b/\sigma_b)^2`. Other
+  readings exist in the wild: relative uncertainties (:math:`\tau_b = 1/\sigma_b^2`, e.g.
+  some ROOT exports), or :math:`\tau_b` given directly (older ROOT importers; ROOT's own
+  importer reads ``vals`` as :math:`\tau_b` for ``Poisson`` and as relative widths for
+  ``Gauss``); the standard's prose ("central values defined as the squares of the values")
+  is ambiguous between them. Files using another reading must be converted before loading.
+- ``Gauss`` on a ``shapesys`` (ROOT supports it; pyhs3 0.4.2 does not): with the same
+  absolute reading, :math:`\mathcal{N}(1 \mid \gamma_b, \sigma_b/\nu_b)`, exactly pyhf's
+  staterror of that sample alone (bins without yield or uncertainty fixed, as for the
+  Poisson one). Models build it (relaxed's ``modifier_settings["shapesys"]``), :func:`to_pyhf`
+  refuses it, :func:`from_pyhf` writes it where that setting asks.
 - ``histosys`` ``data.hi.contents``/``lo.contents`` are the full varied templates (as pyhf's
   ``hi_data``/``lo_data`` and ROOT), not differences to the nominal.
 - ``staterror``: the sample's ``data.errors`` are absolute MC errors; the constraint is
@@ -53,6 +62,22 @@ pyhf computes, and writes the same way:
   :func:`from_pyhf` writes it where that setting asks (one per distribution).
 - ``normsys``/``histosys`` without ``constraint`` are Gaussian-constrained (ROOT always
   constrains them); ``shapesys`` without one is Poisson.
+- ``Poisson`` on a ``normsys``/``histosys``: the standard's "unit Poissonian, a continuous
+  Poissonian with central value 1", read literally, as pyhs3 0.4.2 reads it: the term
+  :math:`\log\mathrm{Pois}(1 \mid \alpha) = \log\alpha - \alpha - \log\Gamma(2)` of the
+  auxiliary datum 1 with mean :math:`\alpha` (relaxed's Poisson constraint
+  :math:`\mathrm{Pois}(a \mid \tau\alpha)` with :math:`\tau = 1`, :math:`a = 1`;
+  ``modifier_settings[type]["constraint"] = "poisson"``, by pyhf name under ``"per_name"``
+  where only some are). Its nominal point :math:`\alpha = 1` is the ``hi`` variation and
+  :math:`\alpha = 0`, the nominal yields, is the edge of its domain: it needs
+  :math:`\alpha > 0`, so models give it init 1 and bounds (1e-10, 5), a domain or parameter
+  point allowing :math:`\alpha \le 0` raises :class:`InvalidHS3`, and pseudo-experiments draw
+  its auxiliary datum from :math:`\mathrm{Pois}(\alpha)`. ROOT's HS3 importer ignores
+  ``constraint`` on normsys/histosys and always builds a Gaussian (``getConstraint`` in
+  ``roofit/hs3/src/JSONFactories_HistFactory.cxx`` creates a ``RooGaussian``), so ROOT reads
+  such a file as the Gaussian model. A parameter shared by several modifiers has one
+  constraint term: modifiers declaring different constraints for it raise, naming both paths
+  (a ``LogNormal`` counts as the ``Gauss`` it equals). :func:`to_pyhf` refuses it.
 - ``LogNormal`` (or ``Lognormal``) on a ``normsys``/``histosys``: the standard's "unit
   LogNormal", read as pyhs3 reads it, a ``lognormal_dist`` of the auxiliary datum
   :math:`x = 1` with log-location :math:`\alpha` and log-scale 1. Its log-density,
@@ -60,7 +85,11 @@ pyhf computes, and writes the same way:
   exactly the unit Gaussian constraint's, so models build the Gaussian (the tests check the
   logpdf against pyhs3). ROOT's own log-normal constraint of a systematic (a relative
   uncertainty and a transformed parameter) is another model, which this reading does not
-  cover. A ``LogNormal`` on other modifier types is not supported.
+  cover. A ``LogNormal`` on a ``shapesys`` or ``staterror`` (the modifier's or the
+  distribution's ``staterror.constraint``) is defined by no implementation (pyhs3's schema
+  allows only ``Poisson`` on a shapesys and ``Gauss``/``Poisson`` on a staterror; ROOT's
+  exporter supports only RooPoisson and RooGaussian constraints) and is refused, by models and
+  :func:`to_pyhf` alike; on other modifier types it is not supported.
 - ``interpolation``: the standard's names ``lin``, ``parabolic``, ``poly6`` (histosys: pyhf
   code0, code2, code4p; normsys: code0, code2, code4p) and ``log`` (normsys: code1); pyhf's
   normsys default code4 (poly6 inside, exponential outside) has no name in that list and is

@@ -7,6 +7,12 @@ from typing import Any
 
 from relaxed.histfactory import Workspace
 from relaxed.histfactory.modifiers import UNITS
+from relaxed.histfactory.modifiers.constraints import (
+    CONSTRAINT,
+    CONSTRAINT_OF_PDF,
+    HS3_NAMES,
+    PER_NAME,
+)
 from relaxed.hs3.errors import HS3NotSupported, InvalidHS3
 from relaxed.hs3.validate import validate
 from relaxed.hs3.vocabulary import PYHF_DEFAULT_CODES, hs3_interpolation
@@ -26,17 +32,23 @@ def _codes(
     codes = dict(PYHF_DEFAULT_CODES)
     overrides: dict[str, dict[str, str]] = {t: {} for t in codes}
     for mtype, setting in (modifier_settings or {}).items():
-        if mtype == "staterror":
-            continue  # the constraint of staterror sets: the model checks and applies it
+        if mtype in _CONSTRAINED_ONLY:
+            continue  # the constraint of staterror/shapesys sets: the model checks and applies it
         if mtype not in codes:
             raise HS3NotSupported(
-                f"interpolation codes can be set for normsys and histosys only (and a "
-                f"constraint for staterror), got '{mtype}'",
+                f"interpolation codes can be set for normsys and histosys only (and "
+                f"constraints for normsys, histosys, shapesys and staterror), got '{mtype}'",
                 "modifier_settings",
             )
         codes[mtype] = setting.get("interpcode", PYHF_DEFAULT_CODES[mtype])
         overrides[mtype] = dict(setting.get("per_modifier", {}))
     return codes, overrides
+
+
+#: Types whose ``modifier_settings`` entry holds no interpolation code (only constraints).
+_CONSTRAINED_ONLY = ("shapesys", "staterror")
+#: The keys of an interpolated type's entry that choose constraints (passed to the model).
+_CONSTRAINT_KEYS = (CONSTRAINT, PER_NAME)
 
 
 def _thresholds(setting: Mapping[str, Any]) -> tuple[float, dict[str, float]]:
@@ -117,8 +129,11 @@ def from_pyhf(
     Every modifier carries its constraint and, for normsys and histosys, its
     ``interpolation`` explicitly (``modifier_settings`` in pyhf's format, default pyhf's
     code4/code4p, with relaxed's optional ``per_modifier`` overrides, see
-    :class:`relaxed.Model`); a staterror set that relaxed's ``"staterror"`` setting makes
-    Poisson-constrained is written with ``"constraint": "Poisson"``, and its threshold
+    :class:`relaxed.Model`); a set whose constraint relaxed's settings change (a
+    ``"constraint"``/``"per_name"`` of normsys, histosys, shapesys or staterror) is written
+    with that constraint (``"Poisson"`` on a normsys, histosys or staterror, ``"Gauss"`` on a
+    shapesys; the domain and point then hold the model's bounds and inits, e.g. (1e-10, 5)
+    and 1 for a Poisson normsys), and a staterror's threshold
     (``"rel_threshold"``) as the distribution's ``"staterror": {"relThreshold": r}``. pyhf's
     ``lumi`` becomes a ``normfactor`` named ``lumi`` with ``constraint_name`` pointing to a
     ``gaussian_dist`` (mean ``lumi``, the measurement's sigma), paired in the likelihood with
@@ -154,18 +169,19 @@ def from_pyhf(
         mtype: _hs3_interpolation(mtype, code, f"modifier_settings.{mtype}")
         for mtype, code in codes.items()
     }
+    given = modifier_settings or {}
     model = ws.model(
         measurement_name=meas["name"],
         modifier_settings={
             **{
-                t: {"interpcode": c, **({"per_modifier": overrides[t]} if overrides[t] else {})}
+                t: {
+                    "interpcode": c,
+                    **({"per_modifier": overrides[t]} if overrides[t] else {}),
+                    **{k: v for k, v in given.get(t, {}).items() if k in _CONSTRAINT_KEYS},
+                }
                 for t, c in codes.items()
             },
-            **(
-                {"staterror": modifier_settings["staterror"]}
-                if modifier_settings and "staterror" in modifier_settings
-                else {}
-            ),
+            **{t: given[t] for t in _CONSTRAINED_ONLY if t in given},
         },
     )
     config = model.config
@@ -231,8 +247,9 @@ def from_pyhf(
                         unit.name, override, f"modifier_settings.{unit.name}.per_modifier"
                     )
                 entry = unit.to_hs3(name, mod["data"], parameters, value)
-                if unit.name == "staterror" and config.param_set(name).pdf_type == "poisson":
-                    entry["constraint"] = "Poisson"
+                pdf_type = config.param_set(name).pdf_type
+                if unit.constraints and pdf_type != unit.pdf_type and pdf_type is not None:
+                    entry["constraint"] = HS3_NAMES[CONSTRAINT_OF_PDF[pdf_type]]
                 mods.append(entry)
                 if unit.hs3_sample_field is not None:
                     contents[unit.hs3_sample_field] = _floats(mod["data"])

@@ -8,7 +8,10 @@ names the set (``uncorr_bkguncrt``, a parameter of length 2).
 What pyhf's format cannot express raises :class:`~relaxed.hs3.HS3NotSupported` with the JSON
 path; ``purpose="pyhf"`` words the message for :func:`relaxed.hs3.to_pyhf` ("cannot be
 expressed in pyhf's JSON format"), ``purpose="model"`` for the model builder ("not supported
-yet").
+yet"). Constraints that models build beyond pyhf's (:meth:`_Translator.check_constraint`: a
+Poisson or LogNormal normsys/histosys, a Gauss shapesys, a Poisson staterror) become
+``modifier_settings`` entries of the translation; a LogNormal shapesys or staterror, which no
+implementation defines, is refused for both purposes.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from relaxed.exceptions import RelaxedError
 from relaxed.histfactory import Workspace
 from relaxed.histfactory.modifiers import INTERPOLATED, UNITS
+from relaxed.histfactory.modifiers.constraints import CONSTRAINT_OF_PDF, HS3_NAMES
 from relaxed.hs3.errors import HS3NotSupported, InvalidHS3
 from relaxed.hs3.measurement import domain_bounds, measurement_config
 from relaxed.hs3.selection import find, select_analysis, select_parameter_point
@@ -51,6 +55,29 @@ _GAUSSIANS = ("gaussian_dist", "normal_dist")
 #: refuses it, since the written document would declare another constraint.
 LOGNORMAL_NAMES = frozenset({"LogNormal", "Lognormal"})
 
+#: HS3 ``constraint`` -> the constraint relaxed's engine builds (``modifier_settings``): a
+#: unit LogNormal is the Gaussian (:data:`LOGNORMAL_NAMES`).
+ENGINE_CONSTRAINTS = {
+    **{hs3: engine for engine, hs3 in HS3_NAMES.items()},
+    **dict.fromkeys(LOGNORMAL_NAMES, "gauss"),
+}
+
+#: What defines a constraint on the per-bin types, for the message refusing a LogNormal one.
+_DEFINED = {
+    "shapesys": "pyhs3 0.4.2 allows only Poisson on a shapesys and ROOT Poisson or Gauss",
+    "staterror": "pyhs3 0.4.2 and ROOT allow only Gauss or Poisson on a staterror",
+}
+
+
+def _no_lognormal(constraint: str, mtype: str, path: str) -> HS3NotSupported:
+    """A LogNormal constraint on a shapesys or staterror, which no implementation defines."""
+    return HS3NotSupported(
+        f"a {constraint} constraint on a {mtype}: no implementation defines it ({_DEFINED[mtype]}; "
+        "ROOT's HS3 exporter supports only RooPoisson and RooGaussian constraints), so "
+        "neither relaxed's models nor pyhf's format have it",
+        path,
+    )
+
 
 @dataclass(frozen=True)
 class Translation:
@@ -63,11 +90,14 @@ class Translation:
             ``modifier_settings``: ``{"normsys": {"interpcode": ...}, "histosys": {...}}``
             (pyhf's), and where modifiers of one type use different codes, the most common
             one as ``interpcode`` and the others under ``"per_modifier"``
-            (``{"<channel>/<sample>/<modifier>": code}``, pyhf names); where a staterror
-            is Poisson-constrained or has a threshold (``relThreshold``; models only),
-            ``"staterror"``: ``{"constraint": "poisson"}`` or the Poisson sets by pyhf name
-            under ``"per_name"``, and ``"rel_threshold": r`` (every set) or the thresholds
-            by pyhf name under ``"rel_threshold_per_name"``.
+            (``{"<channel>/<sample>/<modifier>": code}``, pyhf names); where constraints
+            differ from pyhf's (models only: a Poisson normsys, histosys or staterror, a
+            Gauss shapesys), the type's ``"constraint"`` when every set of the type has it,
+            else those sets by pyhf name under ``"per_name"`` (in the ``"normsys"`` and
+            ``"histosys"`` entries, and in ``"shapesys"`` and ``"staterror"`` entries);
+            where a staterror has a threshold (``relThreshold``; models only),
+            ``"rel_threshold": r`` (every set) or the thresholds by pyhf name under
+            ``"rel_threshold_per_name"``.
         parameters: HS3 parameter name -> (pyhf parameter set, component).
         channels: pyhf channel name -> HS3 distribution name.
         interpolation_paths: modifier type -> JSON path of a modifier that set its code
@@ -111,7 +141,7 @@ class _Occurrence:
     params: tuple[str, ...]
     code: str | None = None  # pyhf's interpolation code (normsys, histosys)
     code_path: str = ""  # where the code was given ("" for the default)
-    constraint: str = ""  # a staterror's constraint ("Gauss" or "Poisson")
+    constraint: str = ""  # a constrained type's HS3 constraint ("Gauss", "Poisson", ...)
     constraint_path: str = ""  # where that constraint was given ("" for the default)
     threshold: float = 0.0  # a staterror's relThreshold (its distribution's)
     threshold_path: str = ""  # where that threshold was given ("" for none)
@@ -226,12 +256,14 @@ class _Translator:
                                 )
                             lumi_paths.setdefault(p, mpath)
                     occ = _Occurrence(channel, sname, mpath, mod, mtype, params, code, code_path)
+                    if mod.get("constraint") is not None:
+                        occ.constraint = mod["constraint"]
+                        occ.constraint_path = f"{mpath}.constraint"
+                    elif mtype == "staterror":
+                        occ.constraint, occ.constraint_path = dist_constraint
+                    else:
+                        occ.constraint = UNITS[mtype].hs3_constraint or ""
                     if mtype == "staterror":
-                        if "constraint" in mod:
-                            occ.constraint = mod["constraint"]
-                            occ.constraint_path = f"{mpath}.constraint"
-                        else:
-                            occ.constraint, occ.constraint_path = dist_constraint
                         occ.threshold, occ.threshold_path = threshold
                     occs.append(occ)
         if lumi_allowed:
@@ -257,6 +289,8 @@ class _Translator:
         constraint = cfg.get("constraint", "Gauss")
         if constraint == "Gauss" or (constraint == "Poisson" and self.purpose == "model"):
             return constraint, f"{dpath}.staterror.constraint" if "constraint" in cfg else ""
+        if constraint in LOGNORMAL_NAMES:
+            raise _no_lognormal(constraint, "staterror", f"{dpath}.staterror.constraint")
         raise self.unsupported(
             f"{dpath}.staterror.constraint",
             f"a {constraint} staterror constraint (pyhf's staterror is Gaussian)",
@@ -274,21 +308,23 @@ class _Translator:
         return float(cfg["relThreshold"]), path
 
     def check_constraint(self, mod: Mapping[str, Any], mtype: str, mpath: str) -> None:
+        """A modifier's ``constraint``: its type's own, or, for models, one the engine builds
+        for the type (``ModifierUnit.constraints``: Poisson on a normsys/histosys/staterror,
+        Gauss on a shapesys) or a unit LogNormal on a normsys/histosys (the Gaussian's
+        likelihood, :data:`LOGNORMAL_NAMES`). A LogNormal on a shapesys or staterror is
+        defined nowhere; anything else pyhf's format (or the engine) lacks is unsupported."""
         constraint = mod.get("constraint")
         unit = UNITS[mtype]
         if constraint is None or constraint == unit.hs3_constraint:
             return
-        if self.purpose == "model" and mtype == "staterror" and constraint == "Poisson":
-            return  # ROOT's Poisson staterror: relaxed's modifier_settings["staterror"]
-        if (
-            self.purpose == "model"
-            and constraint in LOGNORMAL_NAMES
-            and unit.hs3_constraint == "Gauss"
-        ):
-            return  # the same likelihood as Gauss (LOGNORMAL_NAMES); pyhf's JSON cannot say so
+        path = f"{mpath}.constraint"
+        if constraint in LOGNORMAL_NAMES and mtype in _DEFINED:
+            raise _no_lognormal(constraint, mtype, path)
+        engine = ENGINE_CONSTRAINTS.get(constraint)
+        if self.purpose == "model" and engine is not None and engine in unit.constraints:
+            return  # relaxed's modifier_settings[mtype] (see _constraint_settings)
         raise self.unsupported(
-            f"{mpath}.constraint",
-            f"a {constraint} constraint on a {mtype} modifier ({unit.hs3_constraint_note})",
+            path, f"a {constraint} constraint on a {mtype} modifier ({unit.hs3_constraint_note})"
         )
 
     def check_code(self, mod: Mapping[str, Any], mtype: str, mpath: str) -> tuple[str, str]:
@@ -447,6 +483,34 @@ def _modifier_settings(
     return settings, override_paths
 
 
+def _per_set(
+    tr: _Translator,
+    occs: Sequence[_Occurrence],
+    by_path: Mapping[str, str],
+    types: Sequence[str],
+    what: Callable[[Any], str],
+    value: Callable[[_Occurrence], Any],
+    where: Callable[[_Occurrence], str],
+    noun: str,
+    key: Callable[[Any], Any] = lambda v: v,
+) -> dict[str, Any]:
+    """One value of each parameter set of the modifiers of ``types`` (pyhf name -> value),
+    the same (by ``key``) on every occurrence of the set; two values on one set are an error
+    naming both paths (``noun`` names the set in the message)."""
+    chosen: dict[str, tuple[Any, str]] = {}
+    for o in occs:
+        if o.mtype not in types:
+            continue
+        name = by_path[o.path]
+        first = chosen.setdefault(name, (value(o), where(o)))
+        if key(first[0]) != key(value(o)):
+            raise tr.unsupported(
+                where(o),
+                f"{what(value(o))} here but {first[0]} at {first[1]} on the same {noun} ('{name}')",
+            )
+    return {name: v for name, (v, _) in sorted(chosen.items())}
+
+
 def _per_staterror_set(
     tr: _Translator,
     occs: Sequence[_Occurrence],
@@ -457,19 +521,42 @@ def _per_staterror_set(
 ) -> dict[str, Any]:
     """One value of each staterror set (pyhf name -> value), the same on every occurrence
     of the set; two values on one set are an error naming both paths."""
-    chosen: dict[str, tuple[Any, str]] = {}
-    for o in occs:
-        if o.mtype != "staterror":
-            continue
-        name = by_path[o.path]
-        first = chosen.setdefault(name, (value(o), where(o)))
-        if first[0] != value(o):
-            raise tr.unsupported(
-                where(o),
-                f"{what(value(o))} here but {first[0]} at {first[1]} on "
-                f"the same staterror parameters ('{name}')",
-            )
-    return {name: v for name, (v, _) in sorted(chosen.items())}
+    return _per_set(tr, occs, by_path, ("staterror",), what, value, where, "staterror parameters")
+
+
+def _constraint_settings(
+    tr: _Translator, occs: Sequence[_Occurrence], by_path: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
+    """The models' ``modifier_settings`` of the normsys, histosys and shapesys constraints
+    other than pyhf's (type -> ``{"constraint": ...}`` when every set of the type has that
+    one, else the sets that do by pyhf name under ``"per_name"``); empty when all are
+    pyhf's. A parameter shared by several modifiers (a normsys and a histosys, or one type
+    on several samples) has one constraint: two different ones are an error naming both
+    paths (a unit LogNormal counts as the Gauss it equals)."""
+    out: dict[str, dict[str, Any]] = {}
+    groups = (("normsys", "histosys"), ("shapesys",))
+    for types in groups:
+        declared = _per_set(
+            tr,
+            occs,
+            by_path,
+            types,
+            lambda c: f"a {c} constraint",
+            lambda o: o.constraint,
+            lambda o: o.constraint_path or o.path,
+            "parameter, which has one constraint term,",
+            ENGINE_CONSTRAINTS.get,
+        )
+        engine = {name: ENGINE_CONSTRAINTS[c] for name, c in declared.items()}
+        for mtype in types:
+            names = sorted({by_path[o.path] for o in occs if o.mtype == mtype})
+            default = CONSTRAINT_OF_PDF[UNITS[mtype].pdf_type or ""]
+            other = [n for n in names if engine[n] != default]
+            if other and len(other) == len(names):
+                out[mtype] = {"constraint": engine[other[0]]}
+            elif other:
+                out[mtype] = {"per_name": {n: engine[n] for n in other}}
+    return out
 
 
 def _staterror_settings(
@@ -511,6 +598,44 @@ def _staterror_settings(
         else:
             setting["rel_threshold_per_name"] = thresholds
     return setting or None
+
+
+def _check_positive(
+    occs: Sequence[_Occurrence],
+    bounds: Mapping[str, tuple[float, float, str]],
+    values: Mapping[str, Mapping[str, Any]],
+    ppath: str | None,
+    point: Mapping[str, Any] | None,
+) -> None:
+    """A Poisson-constrained normsys/histosys parameter :math:`\\alpha` has the constraint
+    term :math:`\\log\\mathrm{Pois}(1 \\mid \\alpha) = \\log\\alpha - \\alpha`, defined for
+    :math:`\\alpha > 0` only: its domain (``bounds``) and its value in the parameter point
+    must be positive (relaxed's defaults: bounds (1e-10, 5), init 1)."""
+    seen: set[str] = set()
+    for o in occs:
+        if o.mtype not in ("normsys", "histosys") or o.constraint != "Poisson":
+            continue
+        p = o.params[0]
+        if p in seen:
+            continue
+        seen.add(p)
+        why = (
+            f"parameter '{p}' has a Poisson constraint (at {o.constraint_path}), "
+            f"log Pois(1 | {p}) = log({p}) - {p}, defined for {p} > 0 only"
+        )
+        if p in bounds and not bounds[p][0] > 0:
+            raise InvalidHS3(
+                f"{why}, but its domain starts at {bounds[p][0]}; give it a positive lower "
+                "bound (relaxed's default is 1e-10)",
+                f"{bounds[p][2]}.min",
+            )
+        if p in values and not float(values[p]["value"]) > 0:
+            k = [par["name"] for par in (point or {}).get("parameters", [])].index(p)
+            raise InvalidHS3(
+                f"{why}, but the parameter point gives it {values[p]['value']}; give it a "
+                "positive value (relaxed's default is 1)",
+                f"{ppath}.parameters[{k}].value",
+            )
 
 
 def _pyhf_modifier(
@@ -670,6 +795,10 @@ def translate(
                 )
     bounds = domain_bounds(doc, index, chosen, apath)
     staterror = _staterror_settings(tr, occs, by_path)
+    constraints = _constraint_settings(tr, occs, by_path)
+    if staterror is not None:
+        constraints["staterror"] = staterror
+    _check_positive(occs, bounds, values, ppath, point)
     config = measurement_config(
         tr.unsupported,
         spec_channels,
@@ -679,7 +808,7 @@ def translate(
         ppath,
         lumi_cfg,
         point,
-        None if staterror is None else {"staterror": staterror},
+        constraints or None,
     )
     measurement = (chosen or lh)["name"]
     spec = {
@@ -697,8 +826,8 @@ def translate(
             lpath,
         ) from err
     settings, override_paths = _modifier_settings(occs, by_path)
-    if staterror is not None:
-        settings["staterror"] = staterror
+    for mtype, setting in constraints.items():
+        settings.setdefault(mtype, {}).update(setting)
     explicit = {
         t: next((o.code_path for o in occs if o.mtype == t and o.code_path), None)
         for t in PYHF_DEFAULT_CODES

@@ -206,10 +206,18 @@ class HS3Workspace:
         ``lumi``; :meth:`parameter_map` gives the HS3 name of every component. The same
         arguments return the same model object.
 
+        Constraints beyond pyhf's (a ``Poisson`` or ``LogNormal`` normsys/histosys, a ``Gauss``
+        shapesys, a ``Poisson`` staterror) become the model's ``modifier_settings``; see
+        :mod:`relaxed.hs3` for how each is read.
+
         Raises:
-            relaxed.hs3.InvalidHS3: several analyses and none chosen, unknown names.
+            relaxed.hs3.InvalidHS3: several analyses and none chosen, unknown names, a domain or
+                parameter point allowing :math:`\\alpha \\le 0` for a Poisson-constrained
+                normsys/histosys parameter.
             relaxed.hs3.HS3NotSupported: what the engine cannot build yet (the message says
-                "not supported yet" and gives the JSON path).
+                "not supported yet" and gives the JSON path); a ``LogNormal`` on a shapesys or
+                staterror (no implementation defines it); one parameter declared with two
+                different constraints (both paths named).
 
         Example:
             >>> import relaxed

@@ -9,10 +9,11 @@ pre-fit width :math:`\sigma_\text{pre}` the *pull* and the *constraint* are
     \text{constraint} = \frac{\hat\sigma_\text{post}}{\sigma_\text{pre}},
 
 where :math:`\sigma_\text{pre}` is the width :math:`\sigma` of a Gaussian constraint
-:math:`\mathcal{N}(a \mid \theta, \sigma)` (normsys, histosys, lumi, staterror) and
-:math:`1/\sqrt{\tau}` for a Poisson constraint :math:`\mathrm{Pois}(a \mid \tau\theta)`
-(shapesys), and :math:`\theta_0 = a/\tau` is the parameter value that the nominal auxiliary
-datum :math:`a` prefers (:math:`\tau = 1` for Gaussians). A pull near 0 with a constraint
+:math:`\mathcal{N}(a \mid \theta, \sigma)` (normsys, histosys, lumi, staterror, unless
+``modifier_settings`` choose otherwise) and :math:`1/\sqrt{\tau}` for a Poisson constraint
+:math:`\mathrm{Pois}(a \mid \tau\theta)` (shapesys, or a set made Poisson), and
+:math:`\theta_0 = a/\tau` is the parameter value that the nominal auxiliary datum :math:`a`
+prefers (:math:`\tau = 1` for Gaussians). A pull near 0 with a constraint
 near 1 means the data say nothing new about :math:`\theta`; a constraint well below 1 means
 the data constrain it more than the auxiliary measurement does.
 

@@ -4,7 +4,10 @@ Each unit (:class:`~relaxed.histfactory.modifiers.base.ModifierUnit`) holds ever
 its type: its parameters (count, inits, bounds, constraint and auxiliary data), how it checks
 and reads its pyhf entry, which slot of the model's vectorised computation it feeds, its
 neutral form, and its HS3 spelling. :data:`UNITS` maps pyhf's type names to the units, in
-pyhf's order of parameter registration (the type names sorted).
+pyhf's order of parameter registration (the type names sorted). The constraint a model gives
+a type's sets is the unit's (``pdf_type``) unless ``modifier_settings`` choose another of its
+``constraints``: :mod:`~relaxed.histfactory.modifiers.constraints` reads those settings, the
+unit builds the set (``ModifierUnit.constrained_parameters``).
 
 Example:
     >>> from relaxed.histfactory.modifiers import UNITS
@@ -12,6 +15,8 @@ Example:
     ['histosys', 'lumi', 'normfactor', 'normsys', 'shapefactor', 'shapesys', 'staterror']
     >>> [(u.name, u.pdf_type) for u in UNITS.values() if not u.is_scalar]
     [('shapefactor', None), ('shapesys', 'poisson'), ('staterror', 'normal')]
+    >>> [(u.name, u.default_constraint) for u in UNITS.values() if u.constraints]
+    [('histosys', 'gauss'), ('normsys', 'gauss'), ('shapesys', 'poisson'), ('staterror', 'gauss')]
 """
 
 from __future__ import annotations

@@ -18,6 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from relaxed.exceptions import InvalidModel, InvalidModifier
+from relaxed.histfactory.modifiers.constraints import (
+    CONSTRAINT_OF_PDF,
+    PDF_TYPES,
+    ConstraintSetting,
+    check_names,
+    config_keys,
+    constraint_setting,
+)
 
 __all__ = ["Context", "Interpolation", "ModifierUnit", "Occurrence", "Parameters"]
 
@@ -176,6 +184,10 @@ class ModifierUnit:
         hs3_sample_field: the field of the sample's HS3 ``data`` holding its data (staterror:
             ``errors``), else ``None`` (its data are in the modifier's ``data``).
         hs3_constraint_name: the Gaussian distribution that constrains it in HS3 (lumi).
+        constraints: the constraints a model can give its sets instead of the default
+            (``modifier_settings[name]["constraint"]``, see
+            :mod:`~relaxed.histfactory.modifiers.constraints`); empty: its own only.
+        setting_keys: the keys its ``modifier_settings`` entry accepts (empty: it has none).
 
     Example:
         >>> from relaxed.histfactory.modifiers import UNITS
@@ -199,6 +211,8 @@ class ModifierUnit:
     hs3_constraint_note: str = ""
     hs3_sample_field: str | None = None
     hs3_constraint_name: str | None = None
+    constraints: tuple[str, ...] = ()
+    setting_keys: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"<modifier unit '{self.name}'>"
@@ -231,6 +245,57 @@ class ModifierUnit:
     def parameters(self, name: str, occurrences: Sequence[Occurrence], ctx: Context) -> Parameters:
         """The parameter set of the modifiers of this type called ``name``."""
         raise NotImplementedError
+
+    @property
+    def default_constraint(self) -> str | None:
+        """The constraint of its sets without a setting (pyhf's): ``"gauss"``,
+        ``"poisson"`` or ``None``."""
+        return CONSTRAINT_OF_PDF.get(self.pdf_type or "")
+
+    def read_setting(self, entry: Mapping[str, Any]) -> ConstraintSetting:
+        """Its ``modifier_settings`` entry (a mapping whose keys are checked), read: the
+        constraint keys (the interpolation keys are the builder's)."""
+        return constraint_setting(self.name, entry)
+
+    def setting_example(self) -> str:
+        """An example of its ``modifier_settings`` entry, for messages."""
+        if self.interpolation is not None:
+            return f"{{'interpcode': '{self.interpolation.pyhf_default}'}}"
+        other = [c for c in self.constraints if c != self.default_constraint]
+        return f"{{'constraint': '{other[0]}'}}" if other else "{}"
+
+    def check_setting(self, setting: ConstraintSetting, names: list[str]) -> None:
+        """Every name the setting gives must be a modifier of this type (``names``)."""
+        for key, given in setting.names().items():
+            check_names(self.name, given, names, key)
+
+    def report_setting(self, setting: ConstraintSetting) -> dict[str, Any]:
+        """What a model reports of the setting in ``config.modifier_settings`` (empty: the
+        defaults)."""
+        return setting.report(self.default_constraint or "")
+
+    def config_keys_for(self, constraint: str | None) -> frozenset[str]:
+        """The measurement-configuration keys of a set with ``constraint``."""
+        return config_keys(self.config_keys, self.default_constraint, constraint)
+
+    def pdf_type_for(self, constraint: str | None) -> str | None:
+        """The ``pdf_type`` of a set with ``constraint`` (``None``: unconstrained)."""
+        return self.pdf_type if constraint is None else PDF_TYPES[constraint]
+
+    def constrained_parameters(
+        self,
+        name: str,
+        occurrences: Sequence[Occurrence],
+        ctx: Context,
+        constraint: str | None,
+        setting: ConstraintSetting | None = None,
+    ) -> Parameters:
+        """The parameter set of ``name`` with ``constraint`` (one of :attr:`constraints`,
+        or the default) under the type's checked ``setting``; the default constraint is
+        :meth:`parameters`."""
+        if constraint == self.default_constraint:
+            return self.parameters(name, occurrences, ctx)
+        raise NotImplementedError(f"a {self.name} has no {constraint} constraint")
 
     def check_parameters(self, name: str, params: Parameters) -> None:
         """Check the set once the measurement's configuration is applied (lumi needs it)."""
@@ -303,14 +368,40 @@ def _check_uncertainties(data: Any, path: str, nbins: int, where: str) -> None:
 
 
 class _Alpha(ModifierUnit):
-    """A systematic with one parameter :math:`\\alpha` under a unit Gaussian (normsys,
-    histosys): init 0, bounds (-5, 5), auxiliary datum 0, width 1."""
+    r"""A systematic with one parameter :math:`\alpha` (normsys, histosys), constrained
+    by a unit Gaussian (pyhf's and ROOT's) or, where ``modifier_settings`` asks for
+    ``"poisson"``, by HS3's unit Poisson.
+
+    - ``"gauss"``: :math:`\mathcal{N}(a \mid \alpha, 1)`, init 0, bounds (-5, 5),
+      auxiliary datum :math:`a = 0`.
+    - ``"poisson"``: :math:`\mathrm{Pois}(a \mid \tau\alpha)` with :math:`\tau = 1` and
+      auxiliary datum :math:`a = 1`, so the term is :math:`\log\mathrm{Pois}(1 \mid
+      \alpha) = \log\alpha - \alpha - \log\Gamma(2)`, the continuous Poisson of
+      central value 1 the HS3 standard calls "a unit Poissonian" (pyhs3 0.4.2 builds
+      ``poisson_dist(x=1 | mean=alpha)``). It needs :math:`\alpha > 0`: init 1, bounds
+      (1e-10, 5) (the lower bound of shapesys' :math:`\gamma`); pseudo-experiments draw
+      :math:`a \sim \mathrm{Pois}(\alpha)`. Its nominal point :math:`\alpha = 1` is the
+      ``hi`` variation of the interpolation (:math:`\alpha = 0`, the nominal yields, is
+      the edge of its domain): that is the standard's literal reading, which pyhs3 shares;
+      ROOT's HS3 importer ignores ``constraint`` on normsys/histosys and always builds a
+      Gaussian (``getConstraint`` in ``roofit/hs3/src/JSONFactories_HistFactory.cxx``).
+
+    Example:
+        >>> from relaxed.histfactory.modifiers import UNITS, Context
+        >>> ctx = Context({}, {}, {}, concrete=True)
+        >>> p = UNITS["normsys"].constrained_parameters("a", [], ctx, "poisson")
+        >>> p.inits, p.bounds, p.aux.tolist(), p.factor.tolist(), p.sigma
+        ([1.0], [(1e-10, 5.0)], [1.0], [1.0], None)
+    """
 
     is_scalar = True
     pdf_type = "normal"
     config_keys = frozenset({"inits", "bounds", "fixed", "auxdata"})
     has_neutral = True
     hs3_constraint = "Gauss"
+    constraints = ("gauss", "poisson")
+    # the interpolation keys (read by the builder), then the constraint keys
+    setting_keys = ("interpcode", "per_modifier", "constraint", "per_name")
 
     def parameters(self, name: str, occurrences: Sequence[Occurrence], ctx: Context) -> Parameters:
         return Parameters(
@@ -320,6 +411,25 @@ class _Alpha(ModifierUnit):
             fixed=[False],
             aux=ctx.array([0.0]),
             sigma=ctx.array([1.0]),
+        )
+
+    def constrained_parameters(
+        self,
+        name: str,
+        occurrences: Sequence[Occurrence],
+        ctx: Context,
+        constraint: str | None,
+        setting: ConstraintSetting | None = None,
+    ) -> Parameters:
+        if constraint != "poisson":
+            return self.parameters(name, occurrences, ctx)
+        return Parameters(
+            n=1,
+            inits=[1.0],
+            bounds=[(1e-10, 5.0)],
+            fixed=[False],
+            aux=ctx.array([1.0]),
+            factor=ctx.array([1.0]),
         )
 
     def hs3_parameters(self, name: str | None, nbins: int, channel: str) -> tuple[str, ...]:

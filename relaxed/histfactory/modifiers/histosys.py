@@ -2,11 +2,15 @@
 yields interpolated between the templates ``lo_data`` and ``hi_data``.
 
 Parameter: one :math:`\\alpha` (shared with a ``normsys`` of the same name), init 0, bounds
-(-5, 5), unit Gaussian constraint. The model keeps the shifts :math:`\\delta^+ = I^+ - I^0`
-and :math:`\\delta^- = I^0 - I^-` of every histosys as dense rows (two contractions, see
-:func:`relaxed.histfactory.interpolation.histosys_weight`). Interpolation codes 0, 2 and 4p
-(pyhf's default: 4p). HS3: ``alpha_<name>``, ``Gauss``,
-``data: {"hi": {"contents": ...}, "lo": {"contents": ...}}``.
+(-5, 5), unit Gaussian constraint :math:`\\mathcal{N}(0 \\mid \\alpha, 1)`; or, with
+``modifier_settings["histosys"]["constraint"] = "poisson"`` (or ``"per_name"``), HS3's unit
+Poisson :math:`\\mathrm{Pois}(1 \\mid \\alpha)`, init 1, bounds (1e-10, 5) (see
+``_Alpha`` in :mod:`relaxed.histfactory.modifiers.base`: the standard's literal reading, which
+pyhs3 shares; ROOT builds a Gaussian whatever the ``constraint``). The model keeps the
+shifts :math:`\\delta^+ = I^+ - I^0` and :math:`\\delta^- = I^0 - I^-` of every histosys as
+dense rows (two contractions, see :func:`relaxed.histfactory.interpolation.histosys_weight`).
+Interpolation codes 0, 2 and 4p (pyhf's default: 4p). HS3: ``alpha_<name>``, ``Gauss`` (or
+``Poisson``, ``LogNormal``), ``data: {"hi": {"contents": ...}, "lo": {"contents": ...}}``.
 """
 
 from __future__ import annotations

@@ -2,9 +2,14 @@
 between :math:`\\eta^- = \\mathrm{lo}` and :math:`\\eta^+ = \\mathrm{hi}`.
 
 Parameter: one :math:`\\alpha` (shared with a ``histosys`` of the same name), init 0, bounds
-(-5, 5), unit Gaussian constraint. The model keeps one factor per (sample, channel) with
-precomputed logarithms (:func:`relaxed.histfactory.interpolation.normsys_precompute`).
-Interpolation codes 1 and 4 (pyhf's default: 4). HS3: ``alpha_<name>``, ``Gauss``,
+(-5, 5), unit Gaussian constraint :math:`\\mathcal{N}(0 \\mid \\alpha, 1)`; or, with
+``modifier_settings["normsys"]["constraint"] = "poisson"`` (or ``"per_name"``), HS3's unit
+Poisson :math:`\\mathrm{Pois}(1 \\mid \\alpha)`, init 1, bounds (1e-10, 5) (see
+``_Alpha`` in :mod:`relaxed.histfactory.modifiers.base`: the standard's literal reading, which
+pyhs3 shares; ROOT builds a Gaussian whatever the ``constraint``). The model keeps one
+factor per (sample, channel) with precomputed logarithms
+(:func:`relaxed.histfactory.interpolation.normsys_precompute`). Interpolation codes 1 and 4
+(pyhf's default: 4). HS3: ``alpha_<name>``, ``Gauss`` (or ``Poisson``, ``LogNormal``),
 ``data: {"hi": ..., "lo": ...}``.
 """
 

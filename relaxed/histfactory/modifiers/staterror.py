@@ -16,11 +16,18 @@ ROOT's HistFactory (and HS3's ``"constraint": "Poisson"``) may instead constrain
 :math:`\\tau_b = 1/\\sigma_b^2` (also the auxiliary datum), the form pyhf uses for shapesys;
 relaxed builds it when ``modifier_settings`` asks for it (see :class:`relaxed.Model`) through
 :meth:`Staterror.poisson_parameters`. pyhf's JSON cannot express it.
+
+The staterror entry of ``modifier_settings`` (:class:`StaterrorSetting`, read by
+:meth:`Staterror.read_setting`) holds the constraint keys every constrained type shares
+(``"constraint"``, ``"per_name"``: :mod:`~relaxed.histfactory.modifiers.constraints`) and the
+thresholds (``"rel_threshold"``, ``"rel_threshold_per_name"``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,8 +41,71 @@ from relaxed.histfactory.modifiers.base import (
     _check_uncertainties,
     _floats,
 )
+from relaxed.histfactory.modifiers.constraints import (
+    CONSTRAINT,
+    PER_NAME,
+    ConstraintSetting,
+    constraint_setting,
+)
 
-__all__ = ["Staterror"]
+__all__ = [
+    "REL_THRESHOLD",
+    "REL_THRESHOLD_PER_NAME",
+    "STATERROR_CONSTRAINTS",
+    "Staterror",
+    "StaterrorSetting",
+]
+
+#: The staterror constraints a model can use (``modifier_settings["staterror"]``).
+STATERROR_CONSTRAINTS = ("gauss", "poisson")
+#: The key of the staterror entry giving the threshold of every set (ROOT's ``relThreshold``).
+REL_THRESHOLD = "rel_threshold"
+#: The key of the staterror entry giving the threshold of single parameter sets.
+REL_THRESHOLD_PER_NAME = "rel_threshold_per_name"
+
+
+@dataclass(frozen=True)
+class StaterrorSetting(ConstraintSetting):
+    """A checked ``modifier_settings["staterror"]`` entry: the constraint of every set and
+    the per-name overrides (:class:`~relaxed.histfactory.modifiers.constraints.ConstraintSetting`),
+    the threshold :math:`r` of every set (bins with :math:`0 < \\sigma_b < r` are fixed, 0
+    for none) and the per-name thresholds.
+
+    Example:
+        >>> from relaxed.histfactory.modifiers import UNITS
+        >>> setting = UNITS["staterror"].read_setting({"rel_threshold": 0.05})
+        >>> setting.rel_threshold, setting.threshold("st"), setting.report("gauss")
+        (0.05, 0.05, {'rel_threshold': 0.05})
+    """
+
+    rel_threshold: float = 0.0
+    rel_threshold_per_name: Mapping[str, float] = field(default_factory=dict)
+
+    def threshold(self, name: str) -> float:
+        """The threshold of the set ``name``."""
+        return self.rel_threshold_per_name.get(name, self.rel_threshold)
+
+    def names(self) -> dict[str, Iterable[str]]:
+        return {PER_NAME: self.per_name, REL_THRESHOLD_PER_NAME: self.rel_threshold_per_name}
+
+    def report(self, default: str) -> dict[str, Any]:
+        out = super().report(default)
+        if self.rel_threshold > 0:
+            out[REL_THRESHOLD] = self.rel_threshold
+        if self.rel_threshold_per_name:
+            out[REL_THRESHOLD_PER_NAME] = dict(sorted(self.rel_threshold_per_name.items()))
+        return out
+
+
+def _threshold(value: Any, where: str) -> float:
+    """A staterror threshold: a finite number >= 0."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(float(value)) or float(value) < 0:
+        raise InvalidModifier(
+            f"{where}: a staterror threshold must be a finite number >= 0 (the relative "
+            f"uncertainty below which a bin's gamma is fixed), got {value!r}"
+        )
+    return float(value)
 
 
 class Staterror(ModifierUnit):
@@ -66,8 +136,63 @@ class Staterror(ModifierUnit):
     hs3_constraint_note = "pyhf's staterror constraint is Gaussian"
     hs3_sample_field = "errors"
 
+    constraints = STATERROR_CONSTRAINTS
+    setting_keys = (CONSTRAINT, PER_NAME, REL_THRESHOLD, REL_THRESHOLD_PER_NAME)
+
     def check(self, data: Any, path: str, nbins: int, where: str) -> None:
         _check_uncertainties(data, f"{path}.data", nbins, where)
+
+    def setting_example(self) -> str:
+        return (
+            "{'constraint': 'poisson', 'per_name': {'<staterror name>': 'gauss'}, "
+            "'rel_threshold': 0.05}"
+        )
+
+    def read_setting(self, entry: Mapping[str, Any]) -> StaterrorSetting:
+        """The constraint of every staterror set and the per-name overrides, and the
+        thresholds, of a ``modifier_settings["staterror"]`` entry, checked.
+
+        Example:
+            >>> from relaxed.histfactory.modifiers import UNITS
+            >>> UNITS["staterror"].read_setting({"rel_threshold": -1})
+            Traceback (most recent call last):
+            ...
+            relaxed.exceptions.InvalidModifier: modifier_settings.staterror.rel_threshold: ...
+        """
+        constraints = constraint_setting(self.name, entry)
+        threshold = _threshold(
+            entry.get(REL_THRESHOLD, 0.0), f"modifier_settings.staterror.{REL_THRESHOLD}"
+        )
+        per_threshold = entry.get(REL_THRESHOLD_PER_NAME, {})
+        if not isinstance(per_threshold, Mapping):
+            raise InvalidModifier(
+                f"modifier_settings.staterror.{REL_THRESHOLD_PER_NAME}: expected a mapping "
+                f"{{'<staterror name>': threshold}}, got {per_threshold!r}"
+            )
+        thresholds = {
+            str(name): _threshold(
+                value, f"modifier_settings.staterror.{REL_THRESHOLD_PER_NAME}[{name!r}]"
+            )
+            for name, value in per_threshold.items()
+        }
+        return StaterrorSetting(
+            self.name, constraints.constraint, constraints.per_name, threshold, thresholds
+        )
+
+    def constrained_parameters(
+        self,
+        name: str,
+        occurrences: Sequence[Occurrence],
+        ctx: Context,
+        constraint: str | None,
+        setting: ConstraintSetting | None = None,
+    ) -> Parameters:
+        """The set with ``constraint`` (:meth:`parameters` or :meth:`poisson_parameters`)
+        and the threshold the :class:`StaterrorSetting` gives it."""
+        r = setting.threshold(name) if isinstance(setting, StaterrorSetting) else 0.0
+        if constraint == "poisson":
+            return self.poisson_parameters(name, occurrences, ctx, r)
+        return self.parameters(name, occurrences, ctx, r)
 
     def _channels(
         self, name: str, occurrences: Sequence[Occurrence], ctx: Context
