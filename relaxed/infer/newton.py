@@ -5,8 +5,11 @@ components held fixed, by one of two methods, both working in the *free* subspac
 components that are not fixed and not pressed against a bound by the gradient) and projecting
 onto the box, so that an estimate at a bound lands exactly on it:
 
-- ``"newton"``: damped Newton steps (Levenberg-Marquardt on the exact Hessian). A step is
-  accepted when it does not raise :math:`f` (beyond rounding); otherwise the damping grows.
+- ``"newton"``: damped Newton steps (Levenberg-Marquardt on the exact Hessian). A step
+  :math:`s` is accepted when it does not raise :math:`f` (beyond rounding) and lowers it by at
+  least :math:`10^{-4}` of the decrease :math:`-g^\top s - \tfrac12 s^\top H s` its quadratic
+  model predicts (a step projected onto the box that the model predicts to go uphill is
+  refused); otherwise the damping grows.
   Quadratic convergence; each iteration costs one Hessian, :math:`n` Hessian-vector products.
 - ``"bfgs"``: quasi-Newton steps :math:`d = -B\,\nabla f` with the inverse-Hessian estimate
   :math:`B` started from a curvature matrix supplied by the caller (for a likelihood the Fisher
@@ -201,7 +204,15 @@ def _newton(
         # its rounding error, so steps that do not increase f beyond that are accepted (or
         # they are rejected at random)
         f = state.f
-        accept = jnp.isfinite(f_t) & (f_t <= f + 1e-12 * (1.0 + jnp.abs(f)))
+        # sufficient decrease: a step is taken when f does not rise beyond its rounding and
+        # it falls by at least 1e-4 of what the quadratic model predicts; a step that the
+        # model says goes uphill (a projection onto the box can bend a Newton step so) is
+        # refused, however much f happens to fall, since it can jump to another basin
+        s = state.trial - state.x
+        pred = -(jnp.dot(state.g, s) + 0.5 * jnp.dot(s, state.h @ s))
+        noise = 1e-12 * (1.0 + jnp.abs(f))
+        sufficient = ((pred > noise) & (f - f_t >= 1e-4 * pred)) | (jnp.abs(pred) <= noise)
+        accept = jnp.isfinite(f_t) & (f_t <= f + noise) & (~state.started | sufficient)
         moved = jnp.max(jnp.abs(state.trial - state.x) / (1.0 + jnp.abs(state.x)))
         finite = jnp.isfinite(f)
         converged = finite & ((state.gmax < settings.gtol) | (accept & (moved <= settings.xtol)))
