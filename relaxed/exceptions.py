@@ -15,6 +15,7 @@ __all__ = [
     "InvalidModifier",
     "InvalidMeasurement",
     "InvalidParameters",
+    "InvalidDistribution",
     "InvalidData",
     "InvalidArgument",
     "InvalidPatch",
@@ -120,6 +121,38 @@ class InvalidParameters(RelaxedError):
         ...
         relaxed.exceptions.InvalidParameters: expected a parameter vector of length 1 (or a ...
     """
+
+
+class InvalidDistribution(InvalidParameters):
+    """A distribution's parameter values or domain are outside their valid range: a width
+    that is not > 0, a Crystal Ball tail exponent n <= 1 on an infinite side, a polynomial
+    that is negative on the domain, a covariance that is not positive definite, an empty
+    domain, or an infinite one over which the density does not integrate.
+
+    Raised by the ``check`` of each :mod:`relaxed.distributions` distribution (for concrete
+    numbers), naming the distribution, the field and the value.
+
+    Attributes:
+        distribution: the HS3 type, e.g. ``"gaussian_dist"``.
+        field: the HS3 field at fault (``"sigma"``), or ``"domain"``.
+        value: the offending value.
+
+    Example:
+        >>> from relaxed.distributions import gaussian_dist
+        >>> gaussian_dist.check({"mean": 0.0, "sigma": -1.0}, -5.0, 5.0)
+        Traceback (most recent call last):
+        ...
+        relaxed.exceptions.InvalidDistribution: gaussian_dist.sigma: must be finite and > 0, ...
+    """
+
+    def __init__(
+        self, message: str, distribution: str = "", field: str = "", value: object = None
+    ) -> None:
+        self.distribution = distribution
+        self.field = field
+        self.value = value
+        where = ".".join(part for part in (distribution, field) if part)
+        super().__init__(f"{where}: {message}" if where else message)
 
 
 class InvalidData(RelaxedError):
