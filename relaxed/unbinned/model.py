@@ -1,0 +1,361 @@
+r"""An extended unbinned likelihood: a mixture of normalised distributions of one observable.
+
+The model has components :math:`p = 1 \dots P`, each a distribution :math:`f_p(x \mid \theta)`
+normalised over the observable's domain (:mod:`relaxed.distributions`) with an expected
+number of events :math:`\nu_p(\theta)` (a parameter, or a constant), plus Gaussian
+constraints on some parameters. For events :math:`x_i` with weights :math:`w_i`
+
+.. math::
+
+    -\log L(\theta) = -\sum_i w_i \log\Big(\sum_p \nu_p f_p(x_i \mid \theta)\Big)
+        + \sum_p \nu_p
+        + \sum_{j \in C} \frac{(\theta_j - m_j)^2}{2 s_j^2},
+
+the extended likelihood (HS3's ``mixture_dist`` with ``extended: true``: the sum of the
+coefficients is the Poisson rate, the mixture uses the coefficients normalised by it), without
+the constant terms :math:`\log n!` and :math:`\tfrac12\log 2\pi s_j^2`.
+
+The sum over events runs in batches of ``batch_size`` events (``jax.lax.map``), so that the
+intermediate arrays hold ``P * batch_size`` numbers, not ``P * N``: the memory of a
+value-and-gradient stays a few arrays of ``N`` numbers for any number of events. The
+parameters are a flat vector in the order of ``config.par_order``, as for
+:class:`relaxed.Model`, and every function is pure: ``jit``, ``vmap`` over parameter points
+and ``grad`` in the parameters and in the events themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+from jax.typing import ArrayLike
+
+from relaxed.distributions import DISTRIBUTIONS, Distribution, check_events
+from relaxed.exceptions import InvalidArgument, InvalidData, InvalidModel
+
+__all__ = [
+    "Component",
+    "Parameter",
+    "UnbinnedConfig",
+    "ExtendedModel",
+    "Events",
+    "events",
+]
+
+#: A parameter reference: a parameter's name, or a constant.
+Ref = str | float
+
+
+@dataclass(frozen=True)
+class Component:
+    """One term of the extended mixture: ``distribution`` (an HS3 type of
+    :data:`relaxed.distributions.DISTRIBUTIONS`) with its ``parameters`` (HS3 field ->
+    parameter name or constant) and its expected number of events ``rate``.
+
+    Example:
+        >>> Component("signal", "gaussian_dist", {"mean": "m0", "sigma": 1.5}, "n_sig").rate
+        'n_sig'
+    """
+
+    name: str
+    distribution: str
+    parameters: Mapping[str, Ref]
+    rate: Ref
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A free parameter: its initial value, bounds, whether it is fixed, and an optional
+    Gaussian constraint ``(mean, sigma)``.
+
+    Example:
+        >>> Parameter(100.0, (0.0, 1e4)).bounds
+        (0.0, 10000.0)
+    """
+
+    init: float
+    bounds: tuple[float, float]
+    fixed: bool = False
+    constraint: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class UnbinnedConfig:
+    """The parameters of an :class:`ExtendedModel`, in pyhf's vocabulary.
+
+    Example:
+        >>> cfg = UnbinnedConfig(("mu", "b"), {"mu": Parameter(1.0, (0.0, 10.0)),
+        ...                                     "b": Parameter(50.0, (0.0, 1e3))}, "mu")
+        >>> cfg.npars, cfg.poi_index, cfg.suggested_init()
+        (2, 0, [1.0, 50.0])
+    """
+
+    par_order: tuple[str, ...]
+    parameters: Mapping[str, Parameter]
+    poi_name: str | None = None
+
+    @property
+    def npars(self) -> int:
+        return len(self.par_order)
+
+    @property
+    def par_names(self) -> list[str]:
+        return list(self.par_order)
+
+    @property
+    def poi_index(self) -> int | None:
+        return None if self.poi_name is None else self.par_order.index(self.poi_name)
+
+    def par_slice(self, name: str) -> slice:
+        i = self.par_order.index(name)
+        return slice(i, i + 1)
+
+    def suggested_init(self) -> list[float]:
+        return [float(self.parameters[n].init) for n in self.par_order]
+
+    def suggested_bounds(self) -> list[tuple[float, float]]:
+        return [tuple(map(float, self.parameters[n].bounds)) for n in self.par_order]  # type: ignore[misc]
+
+    def suggested_fixed(self) -> list[bool]:
+        return [bool(self.parameters[n].fixed) for n in self.par_order]
+
+
+class Events(NamedTuple):
+    """Events in the layout of a model: ``x`` (shape ``(B, batch_size)``) and ``w`` (the
+    weights, zero for the padding that fills the last batch); a JAX pytree, so a fit is
+    differentiable in both.
+
+    Example:
+        >>> Events(x=jnp.ones((1, 3)), w=jnp.ones((1, 3))).x.shape
+        (1, 3)
+    """
+
+    x: Array
+    w: Array
+
+
+def events(
+    model: ExtendedModel,
+    x: ArrayLike,
+    weights: ArrayLike | None = None,
+    allow_negative_weights: bool = False,
+) -> Events:
+    """Check events and lay them out in batches for ``model`` (padding with weight zero).
+
+    Raises :class:`relaxed.exceptions.InvalidData` for events outside the observable's
+    domain, NaN, non-finite weights, a length mismatch, or negative weights unless
+    ``allow_negative_weights`` (sWeights).
+
+    Example:
+        >>> model = ExtendedModel("x", (0.0, 10.0), [Component("b", "uniform_dist", {}, "n")],
+        ...                       {"n": Parameter(3.0, (0.0, 100.0))}, batch_size=2)
+        >>> e = events(model, [1.0, 2.0, 3.0])
+        >>> e.x.shape, e.w.tolist()
+        ((2, 2), [[1.0, 1.0], [1.0, 0.0]])
+    """
+    xs = np.asarray(x, dtype=np.float64)
+    if xs.ndim != 1:
+        raise InvalidData(f"{model.observable}: events must be a 1-D array, got shape {xs.shape}")
+    lo, hi = model.domain
+    check_events(xs, lo, hi, model.observable)
+    n = xs.shape[0]
+    ws = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if ws.shape != (n,):
+        raise InvalidData(
+            f"{model.observable}: {ws.shape[0] if ws.ndim == 1 else ws.shape} weights for {n} "
+            "events"
+        )
+    if not np.all(np.isfinite(ws)):
+        raise InvalidData(f"{model.observable}: weights must be finite")
+    if not allow_negative_weights and np.any(ws < 0):
+        raise InvalidData(
+            f"{model.observable}: {int(np.sum(ws < 0))} negative weights (pass "
+            "allow_negative_weights=True for sWeights)"
+        )
+    size = model.batch_size or max(n, 1)
+    nb = max(1, math.ceil(n / size))
+    pad = nb * size - n
+    fill = lo if math.isfinite(lo) else (hi if math.isfinite(hi) else 0.0)
+    xp = np.concatenate([xs, np.full(pad, fill)]).reshape(nb, size)
+    wp = np.concatenate([ws, np.zeros(pad)]).reshape(nb, size)
+    return Events(x=jnp.asarray(xp), w=jnp.asarray(wp))
+
+
+def _resolve(ref: Ref, index: Mapping[str, int], pars: Array) -> Array:
+    if isinstance(ref, str):
+        return pars[index[ref]]
+    return jnp.asarray(ref, dtype=jnp.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class ExtendedModel:
+    r"""An extended unbinned model of one observable (module docstring).
+
+    Args:
+        observable: the observable's name.
+        domain: ``(lo, hi)``; every component is normalised over it.
+        components: the :class:`Component` terms.
+        parameters: every parameter the components name, as :class:`Parameter`.
+        poi: the parameter of interest (optional).
+        batch_size: events per batch of the sum over events (``None``: one batch).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> model = ExtendedModel(
+        ...     "m", (100.0, 150.0),
+        ...     [Component("sig", "gaussian_dist", {"mean": "mass", "sigma": 2.0}, "n_sig"),
+        ...      Component("bkg", "exponential_dist", {"c": "slope"}, "n_bkg")],
+        ...     {"n_sig": Parameter(10.0, (0.0, 1e3)), "n_bkg": Parameter(100.0, (0.0, 1e4)),
+        ...      "mass": Parameter(125.0, (110.0, 140.0)),
+        ...      "slope": Parameter(0.03, (-1.0, 1.0))}, poi="n_sig")
+        >>> model.config.par_order
+        ('mass', 'n_bkg', 'n_sig', 'slope')
+        >>> e = events(model, [124.0, 126.0, 130.0])
+        >>> round(float(model.nll(jnp.asarray(model.config.suggested_init()), e)), 4)
+        106.9412
+    """
+
+    observable: str
+    domain: tuple[float, float]
+    components: Sequence[Component]
+    parameters: Mapping[str, Parameter]
+    poi: str | None = None
+    batch_size: int | None = None
+    config: UnbinnedConfig = field(init=False)
+    _dists: tuple[Distribution, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        lo, hi = (float(v) for v in self.domain)
+        object.__setattr__(self, "domain", (lo, hi))
+        if not lo < hi:
+            raise InvalidModel(f"{self.observable}: domain needs lo < hi, got {self.domain}")
+        if not self.components:
+            raise InvalidModel(f"{self.observable}: a model needs at least one component")
+        if self.batch_size is not None and (
+            not isinstance(self.batch_size, int) or self.batch_size < 1
+        ):
+            raise InvalidArgument(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        dists = []
+        used: set[str] = set()
+        for c in self.components:
+            where = f"components[{c.name!r}]"
+            if c.distribution not in DISTRIBUTIONS:
+                raise InvalidModel(
+                    f"{where}: unknown distribution {c.distribution!r}; choose one of "
+                    f"{sorted(DISTRIBUTIONS)}"
+                )
+            dist = DISTRIBUTIONS[c.distribution]
+            if not dist.normalised:
+                raise InvalidModel(
+                    f"{where}: {c.distribution} is not a density of {self.observable}"
+                )
+            missing = set(dist.parameters) - set(c.parameters)
+            extra = set(c.parameters) - set(dist.parameters)
+            if missing or extra:
+                raise InvalidModel(
+                    f"{where}: {c.distribution} takes the fields {list(dist.parameters)}; "
+                    f"missing {sorted(missing)}, unknown {sorted(extra)}"
+                )
+            for ref in [*c.parameters.values(), c.rate]:
+                if isinstance(ref, str):
+                    used.add(ref)
+            dists.append(dist)
+        unknown = used - set(self.parameters)
+        if unknown:
+            raise InvalidModel(f"parameters {sorted(unknown)} are used but not declared")
+        for name, p in self.parameters.items():
+            lo_b, hi_b = p.bounds
+            if not lo_b <= p.init <= hi_b:
+                raise InvalidModel(f"parameter {name!r}: init {p.init} outside bounds {p.bounds}")
+            if p.constraint is not None and not p.constraint[1] > 0:
+                raise InvalidModel(f"parameter {name!r}: constraint width must be > 0")
+        if self.poi is not None and self.poi not in self.parameters:
+            raise InvalidModel(f"poi {self.poi!r} is not a parameter")
+        order = tuple(sorted(self.parameters))
+        object.__setattr__(self, "config", UnbinnedConfig(order, dict(self.parameters), self.poi))
+        object.__setattr__(self, "_dists", tuple(dists))
+        self.check(jnp.asarray(self.config.suggested_init()))
+
+    # -- pieces ----------------------------------------------------------------------------
+    def _index(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.config.par_order)}
+
+    def _params(self, pars: Array) -> list[tuple[dict[str, Array], Array]]:
+        index = self._index()
+        out = []
+        for c in self.components:
+            fields = {k: _resolve(v, index, pars) for k, v in c.parameters.items()}
+            out.append((fields, _resolve(c.rate, index, pars)))
+        return out
+
+    def check(self, pars: ArrayLike) -> None:
+        """For concrete parameters: raise when a component's parameters leave its valid
+        range (:attr:`relaxed.distributions.Distribution.check`) or a rate is negative."""
+        lo, hi = self.domain
+        pars = jnp.asarray(pars, dtype=jnp.float64)
+        for c, dist, (fields, rate) in zip(
+            self.components, self._dists, self._params(pars), strict=True
+        ):
+            dist.check({k: np.asarray(v) for k, v in fields.items()}, lo, hi)
+            if not float(rate) >= 0:
+                raise InvalidModel(f"components[{c.name!r}]: rate {float(rate)} is negative")
+
+    def expected_events(self, pars: Array) -> Array:
+        r""":math:`\sum_p \nu_p(\theta)`, the expected number of events."""
+        return sum(rate for _, rate in self._params(pars))  # type: ignore[return-value]
+
+    def log_density(self, pars: Array, x: Array) -> Array:
+        r""":math:`\log \sum_p \nu_p f_p(x)` at the events ``x`` (any shape)."""
+        lo, hi = self.domain
+        params = self._params(pars)
+        pairs = zip(self._dists, params, strict=True)
+        logf = jnp.stack([dist.logpdf(x, fields, lo, hi) for dist, (fields, _) in pairs])
+        rates = jnp.stack([rate for _, rate in params]).reshape((-1,) + (1,) * x.ndim)
+        # the rates as logsumexp's weights: a vanishing yield has a finite derivative
+        return jax.nn.logsumexp(logf, axis=0, b=rates)
+
+    def constraint_nll(self, pars: Array) -> Array:
+        r""":math:`\sum_j (\theta_j - m_j)^2 / (2 s_j^2)` over the constrained parameters."""
+        total = jnp.zeros((), dtype=jnp.float64)
+        for i, name in enumerate(self.config.par_order):
+            c = self.parameters[name].constraint
+            if c is not None:
+                total = total + 0.5 * ((pars[i] - c[0]) / c[1]) ** 2
+        return total
+
+    # -- the likelihood --------------------------------------------------------------------
+    def nll(self, pars: ArrayLike, data: Events) -> Array:
+        """The extended negative log-likelihood (module docstring), summed in batches."""
+        pars = jnp.asarray(pars, dtype=jnp.float64)
+
+        def batch(xw: tuple[Array, Array]) -> Array:
+            x, w = xw
+            logd = self.log_density(pars, x)
+            return -jnp.sum(jnp.where(w != 0, w * logd, 0.0))
+
+        x, w = data.x, data.w
+        per_batch = batch((x[0], w[0]))[None] if x.shape[0] == 1 else jax.lax.map(batch, (x, w))
+        return jnp.sum(per_batch) + self.expected_events(pars) + self.constraint_nll(pars)
+
+    def twice_nll(self, pars: ArrayLike, data: Events) -> Array:
+        r""":math:`-2\log L`, the objective of the fits (as for binned models)."""
+        return 2.0 * self.nll(pars, data)
+
+    def nll_and_grad(self, pars: ArrayLike, data: Events) -> tuple[Array, Array]:
+        """The NLL and its gradient in the parameters, in one pass."""
+        return jax.value_and_grad(self.nll)(jnp.asarray(pars, dtype=jnp.float64), data)
+
+    def nll_grad_hessian(self, pars: ArrayLike, data: Events) -> tuple[Array, Array, Array]:
+        """The NLL, its gradient and its Hessian in the parameters."""
+        pars = jnp.asarray(pars, dtype=jnp.float64)
+        value, grad = jax.value_and_grad(self.nll)(pars, data)
+        return value, grad, jax.hessian(self.nll)(pars, data)
+
+    def __hash__(self) -> int:
+        return id(self)
