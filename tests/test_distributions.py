@@ -920,7 +920,12 @@ def test_crystalball_random(
 
 @settings(max_examples=20, deadline=None, derandomize=True)
 @given(
-    c=st.floats(-100, 60), power=st.floats(-0.5, 3), lo=st.floats(0, 5.2), top=st.floats(5.25, 6)
+    c=st.floats(-100, 60),
+    power=st.floats(-0.5, 3),
+    # XLA on CPU flushes subnormal numbers to zero (jnp.log(2.2e-309) is -inf), so a mass
+    # below the smallest normal float64 is not a number the engine can evaluate
+    lo=st.one_of(st.just(0.0), st.floats(1e-300, 5.2)),
+    top=st.floats(5.25, 6),
 )
 def test_argus_random(c: float, power: float, lo: float, top: float) -> None:
     p = {"resonance": 5.29, "slope": c, "power": power}
