@@ -242,3 +242,23 @@ def test_a_far_start_reaches_the_global_minimum() -> None:
     np.testing.assert_allclose(best, np.asarray(m.values), rtol=1e-5)
     assert 0.5 * float(result.twice_nll) <= m.fval + 1e-6
     assert float(result.twice_nll) == pytest.approx(2 * _numpy_nll(best, x), rel=1e-12)
+
+
+def test_gaussian_constraint_term() -> None:
+    """A constrained parameter adds (theta - m)^2 / (2 s^2) to -log L, and pulls the fit."""
+    comps = [Component("sig", "gaussian_dist", {"mean": "mu", "sigma": 1.0}, "n")]
+    bounds = {"n": Parameter(3.0, (0.0, 100.0))}
+    free = ExtendedModel("x", (-10.0, 10.0), comps, {**bounds, "mu": Parameter(0.0, (-5.0, 5.0))})
+    pulled = ExtendedModel(
+        "x",
+        (-10.0, 10.0),
+        comps,
+        {**bounds, "mu": Parameter(0.0, (-5.0, 5.0), constraint=(0.5, 0.2))},
+    )
+    x = [1.2, 0.8, 1.9]
+    pars = jnp.asarray([0.3, 3.0])  # (mu, n)
+    diff = float(pulled.nll(pars, events(pulled, x)) - free.nll(pars, events(free, x)))
+    assert diff == pytest.approx(0.5 * ((0.3 - 0.5) / 0.2) ** 2, rel=1e-12)
+    # the constrained Gaussian mean: (sum x / 1 + 0.5 / 0.2^2) / (3 + 1 / 0.2^2)
+    mu_hat = float(fit(pulled, events(pulled, x)).bestfit[0])
+    assert mu_hat == pytest.approx((sum(x) + 0.5 / 0.04) / (3 + 1 / 0.04), rel=1e-8)
