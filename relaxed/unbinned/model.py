@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -48,8 +48,31 @@ __all__ = [
     "events",
 ]
 
-#: A parameter reference: a parameter's name, or a constant.
-Ref = str | float
+
+@runtime_checkable
+class Expression(Protocol):
+    """A function of named parameters (an HS3 ``sum``, ``product``, ``polynomial`` or
+    ``generic_function``): ``parameters``, the names it reads, and ``expr(values)`` with
+    ``values`` a mapping from those names to scalars."""
+
+    parameters: tuple[str, ...]
+
+    def __call__(self, values: Mapping[str, Array]) -> Array: ...
+
+
+#: A parameter reference: a parameter's name, a constant, a function of parameters, or a
+#: sequence of references (an array field such as a polynomial's coefficients).
+Ref = str | float | Expression | Sequence["Ref"]
+
+
+def _names(ref: Ref) -> set[str]:
+    if isinstance(ref, str):
+        return {ref}
+    if isinstance(ref, Expression):
+        return set(ref.parameters)
+    if isinstance(ref, Sequence):
+        return set().union(*(_names(r) for r in ref))
+    return set()
 
 
 @dataclass(frozen=True)
@@ -64,7 +87,7 @@ class Component:
     """
 
     name: str
-    distribution: str
+    distribution: str | Distribution
     parameters: Mapping[str, Ref]
     rate: Ref
 
@@ -190,6 +213,10 @@ def events(
 def _resolve(ref: Ref, index: Mapping[str, int], pars: Array) -> Array:
     if isinstance(ref, str):
         return pars[index[ref]]
+    if isinstance(ref, Expression):
+        return jnp.asarray(ref({n: pars[index[n]] for n in ref.parameters}), dtype=jnp.float64)
+    if isinstance(ref, Sequence):
+        return jnp.stack([_resolve(r, index, pars) for r in ref])
     return jnp.asarray(ref, dtype=jnp.float64)
 
 
@@ -204,6 +231,10 @@ class ExtendedModel:
         parameters: every parameter the components name, as :class:`Parameter`.
         poi: the parameter of interest (optional).
         batch_size: events per batch of the sum over events (``None``: one batch).
+        extended: ``True`` (default) for the extended likelihood above; ``False`` for the
+            plain mixture :math:`-\sum_i w_i \log(\sum_p \nu_p f_p(x_i) / \sum_p \nu_p)`
+            (HS3's ``mixture_dist`` with ``extended: false``: the rates are the mixture's
+            coefficients, and the number of events carries no information).
 
     Example:
         >>> import jax.numpy as jnp
@@ -227,6 +258,7 @@ class ExtendedModel:
     parameters: Mapping[str, Parameter]
     poi: str | None = None
     batch_size: int | None = None
+    extended: bool = True
     config: UnbinnedConfig = field(init=False)
     _dists: tuple[Distribution, ...] = field(init=False)
 
@@ -245,26 +277,28 @@ class ExtendedModel:
         used: set[str] = set()
         for c in self.components:
             where = f"components[{c.name!r}]"
-            if c.distribution not in DISTRIBUTIONS:
+            if isinstance(c.distribution, Distribution):
+                dist = c.distribution
+            elif c.distribution in DISTRIBUTIONS:
+                dist = DISTRIBUTIONS[c.distribution]
+            else:
                 raise InvalidModel(
                     f"{where}: unknown distribution {c.distribution!r}; choose one of "
                     f"{sorted(DISTRIBUTIONS)}"
                 )
-            dist = DISTRIBUTIONS[c.distribution]
             if not dist.normalised:
                 raise InvalidModel(
-                    f"{where}: {c.distribution} is not a density of {self.observable}"
+                    f"{where}: {dist.hs3_type} is not a density of {self.observable}"
                 )
             missing = set(dist.parameters) - set(c.parameters)
             extra = set(c.parameters) - set(dist.parameters)
             if missing or extra:
                 raise InvalidModel(
-                    f"{where}: {c.distribution} takes the fields {list(dist.parameters)}; "
+                    f"{where}: {dist.hs3_type} takes the fields {list(dist.parameters)}; "
                     f"missing {sorted(missing)}, unknown {sorted(extra)}"
                 )
             for ref in [*c.parameters.values(), c.rate]:
-                if isinstance(ref, str):
-                    used.add(ref)
+                used |= _names(ref)
             dists.append(dist)
         unknown = used - set(self.parameters)
         if unknown:
@@ -341,7 +375,12 @@ class ExtendedModel:
 
         x, w = data.x, data.w
         per_batch = batch((x[0], w[0]))[None] if x.shape[0] == 1 else jax.lax.map(batch, (x, w))
-        return jnp.sum(per_batch) + self.expected_events(pars) + self.constraint_nll(pars)
+        total = self.expected_events(pars)
+        if self.extended:
+            poisson = total
+        else:  # the mixture's coefficients normalised by their sum; no Poisson term
+            poisson = jnp.sum(w) * jnp.log(total)
+        return jnp.sum(per_batch) + poisson + self.constraint_nll(pars)
 
     def twice_nll(self, pars: ArrayLike, data: Events) -> Array:
         r""":math:`-2\log L`, the objective of the fits (as for binned models)."""
