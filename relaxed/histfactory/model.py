@@ -27,7 +27,7 @@ group; no Python loop runs at evaluation time.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from functools import partial
 from typing import Any
 
@@ -38,7 +38,7 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from relaxed.exceptions import InvalidData, InvalidMeasurement, InvalidModel, InvalidParameters
-from relaxed.histfactory import schema
+from relaxed.histfactory import protocol, schema
 from relaxed.histfactory.builder import build
 from relaxed.histfactory.config import Layout, ModelConfig
 from relaxed.histfactory.interpolation import PRECOMPUTED_CODES, histosys_weight
@@ -343,6 +343,50 @@ class Model:
 
             check_data(data, self, batch=True)
         return _logpdf_call(_logpdf, self, pars, data, True)
+
+    # -- what relaxed.infer asks of a model (relaxed.infer.protocol) -----------------------
+    @property
+    def structure_key(self) -> Hashable:
+        """A hashable key of the model's static structure (names, binning, layout)."""
+        return self._layout.structure_key
+
+    def data_array(self, data: ArrayLike) -> Array:
+        """``data`` (main bins, then auxiliary data) as float64, its length checked."""
+        return self._data(data)
+
+    def sample(self, pars: ArrayLike, key: Array) -> Array:
+        """One pseudo-experiment (:func:`relaxed.histfactory.protocol.sample`)."""
+        return protocol.sample(self, jnp.asarray(pars, dtype=jnp.float64), key)
+
+    def data_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """The valid range of each datum (:mod:`relaxed.infer.protocol`)."""
+        return protocol.data_limits(self)
+
+    def describe_data(self) -> str:
+        """The data vector's layout in words."""
+        return protocol.describe_data(self)
+
+    def describe_datum(self, index: int) -> str:
+        """What datum ``index`` is, and its rule."""
+        return protocol.describe_datum(self, index)
+
+    def data_rules(self, name: str) -> str:
+        """The rules of the data in words."""
+        return protocol.data_rules(self, name)
+
+    def constrained_parameters(self) -> list[str]:
+        """The parameters with a constraint term (one per auxiliary datum, in order)."""
+        names = self.config.par_names
+        return [names[int(i)] for i in self._layout.aux_par_index]
+
+    def start_shift(self) -> np.ndarray:
+        """Per parameter, the shift of the extra starts of a fit (histosys/normsys: 1)."""
+        return protocol.start_shift(self)
+
+    def expected_curvature(self, pars: Array, data: Array) -> Array:
+        """The expected curvature of :math:`-2\\log L`
+        (:func:`relaxed.histfactory.protocol.expected_curvature`)."""
+        return protocol.expected_curvature(self, pars, data)
 
 
 #: The names of the model's leaves (without the underscore), in pytree order: the keys of the

@@ -51,6 +51,7 @@ from relaxed.exceptions import InvalidParameters
 from relaxed.histfactory.model import Model
 from relaxed.infer import checks, mle
 from relaxed.infer.mle import SolverOptions, fixed_poi_fit
+from relaxed.infer.protocol import toy_keys
 from relaxed.infer.test_statistics import from_fits, get_test_stat
 
 __all__ = [
@@ -462,7 +463,7 @@ def asymptotic_result(
     init, config = _resolve(pdf, init_pars, par_bounds, fixed_params, solver)
     checks.check_poi(poi_test, pdf, config.bounds)
     checks.check_data(data, pdf)
-    data = pdf._data(data)
+    data = pdf.data_array(data)
     poi = jnp.asarray(poi_test, dtype=jnp.float64)
     return _asymptotic_result_jit(pdf, data, poi, init, config, test_stat, calc_base_dist)
 
@@ -502,7 +503,7 @@ class AsymptoticCalculator:
         _check_base_dist(calc_base_dist)
         self.init_pars, self._config = _resolve(pdf, init_pars, par_bounds, fixed_params)
         checks.check_data(data, pdf)
-        self.data = pdf._data(data)
+        self.data = pdf.data_array(data)
         self.pdf = pdf
         self.par_bounds = self._config.bounds
         self.fixed_params = self._config.fixed
@@ -560,13 +561,15 @@ _asimov_stats_jit = jax.jit(_asimov_stats, static_argnums=(4, 5))
 
 
 # -- toys -----------------------------------------------------------------------------------
-def sample_data(pdf: Model, pars: ArrayLike, key: Array, ntoys: int) -> Array:
-    r"""``ntoys`` pseudo-data sets (main bins, then auxdata) drawn from the model at ``pars``.
+def sample_data(pdf: Model, pars: ArrayLike, key: Array, ntoys: int, first: int = 0) -> Array:
+    r"""Pseudo-data sets ``first, ..., first + ntoys - 1`` drawn from the model at ``pars``,
+    shape ``(ntoys, data length)``: toy :math:`i` is ``pdf.sample(pars, k_i)`` with
+    :math:`k_i` = ``jax.random.fold_in(key, i)`` (:func:`relaxed.infer.protocol.toy_keys`), so
+    any split of the toys into batches or shards draws the same toys.
 
-    Main bins :math:`n_b \sim \mathrm{Pois}(\lambda_b(\theta))`; auxiliary data
-    :math:`a_j \sim \mathcal{N}(\theta_j, \sigma_j)` for Gaussian constraints and
-    :math:`a_j \sim \mathrm{Pois}(\tau_j\theta_j)` for Poisson constraints. Shape
-    ``(ntoys, nmaindata + nauxdata)``.
+    For a binned model: main bins :math:`n_b \sim \mathrm{Pois}(\lambda_b(\theta))`;
+    auxiliary data :math:`a_j \sim \mathcal{N}(\theta_j, \sigma_j)` for Gaussian constraints and
+    :math:`a_j \sim \mathrm{Pois}(\tau_j\theta_j)` for Poisson constraints.
 
     Example:
         >>> import relaxed
@@ -578,24 +581,14 @@ def sample_data(pdf: Model, pars: ArrayLike, key: Array, ntoys: int) -> Array:
         >>> expected = [50.0, 52.0, 277.8, 55.2]
         >>> toys.shape, [round(float(m) / e, 1) for m, e in zip(toys.mean(0), expected)]
         ((20000, 4), [1.0, 1.0, 1.0, 1.0])
+        >>> split = jnp.concatenate([sample_data(model, [1.0, 1.0], jax.random.PRNGKey(0), 5),
+        ...     sample_data(model, [1.0, 1.0], jax.random.PRNGKey(0), 5, first=5)])
+        >>> bool((split == toys[:10]).all())
+        True
     """
     pars = jnp.asarray(pars, dtype=jnp.float64)
-    layout = pdf._layout
-    kmain, knormal, kpois = jax.random.split(key, 3)
-    lam = pdf.expected_actualdata(pars)
-    main = jax.random.poisson(kmain, lam, (ntoys, lam.shape[0])).astype(jnp.float64)
-    expected_aux = pdf.expected_auxdata(pars)
-    aux = jnp.broadcast_to(expected_aux, (ntoys, expected_aux.shape[0]))
-    if layout.normal_aux.shape[0]:
-        pos = layout.normal_aux
-        noise = jax.random.normal(knormal, (ntoys, pos.shape[0]), dtype=jnp.float64)
-        aux = aux.at[:, pos].set(expected_aux[pos] + pdf._aux_sigma[pos] * noise)
-    if layout.poisson_aux.shape[0]:
-        pos = layout.poisson_aux
-        rate = expected_aux[pos]
-        draws = jax.random.poisson(kpois, rate, (ntoys, pos.shape[0])).astype(jnp.float64)
-        aux = aux.at[:, pos].set(draws)
-    return jnp.concatenate([main, aux], axis=1)
+    keys = toy_keys(key, ntoys, first)
+    return jax.vmap(pdf.sample, in_axes=(None, 0))(pars, keys)
 
 
 def _toy_stats(
@@ -731,7 +724,7 @@ def toy_result(
     init, config = _resolve(pdf, init_pars, par_bounds, fixed_params, solver)
     checks.check_poi(poi_test, pdf, config.bounds)
     checks.check_data(data, pdf)
-    data = pdf._data(data)
+    data = pdf.data_array(data)
     poi = jnp.asarray(poi_test, dtype=jnp.float64)
     return _toy_result_jit(pdf, data, poi, init, _key(key), config, test_stat, ntoys)
 
@@ -771,7 +764,7 @@ class ToyCalculator:
         self.ntoys = _check_ntoys(ntoys)
         self.init_pars, self._config = _resolve(pdf, init_pars, par_bounds, fixed_params)
         checks.check_data(data, pdf)
-        self.data = pdf._data(data)
+        self.data = pdf.data_array(data)
         self.pdf = pdf
         self.par_bounds = self._config.bounds
         self.fixed_params = self._config.fixed

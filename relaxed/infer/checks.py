@@ -126,34 +126,16 @@ def _shown(value: np.ndarray) -> str:
 
 # -- data -----------------------------------------------------------------------------------
 def _data_shape(data: ArrayLike, model: Any, name: str, batch: bool) -> tuple[int, ...]:
-    layout = model._layout
-    n = layout.nmaindata + layout.nauxdata
+    n = model.data_limits()[0].shape[0]
     shape = _shape(data, name, InvalidData)
     if not (len(shape) == 1 or (batch and len(shape) == 2)) or shape[-1] != n:
         batched = f" (or a batch of shape (k, {n}))" if batch else ""
         hint = "" if batch else "; map over data sets with jax.vmap"
         raise InvalidData(
-            f"expected {name} of length {n}{batched} ({layout.nmaindata} main bins in "
-            f"channels {list(layout.channels)} + {layout.nauxdata} auxiliary data), got shape "
+            f"expected {name} of length {n}{batched} ({model.describe_data()}), got shape "
             f"{shape}{hint}"
         )
     return shape
-
-
-def _where_main(model: Any, index: int) -> str:
-    for channel, part in model.config.channel_slices.items():
-        if part.start <= index < part.stop:
-            return f"observation bin {index - part.start} of channel '{channel}'"
-    return f"main bin {index}"  # pragma: no cover - every index is in a channel
-
-
-def _where_aux(model: Any, index: int) -> tuple[str, bool]:
-    layout = model._layout
-    par = int(layout.aux_par_index[index])
-    poisson = bool(np.isin(index, layout.poisson_aux))
-    kind = "Poisson" if poisson else "Gaussian"
-    name = model.config.par_names[par]
-    return f"auxiliary datum {index} (of parameter '{name}', {kind} constraint)", poisson
 
 
 #: (id(array), id(model), extra) -> weak references to the JAX array and the model that
@@ -180,10 +162,11 @@ def _remember(array: Any, model: Any, extra: Any) -> None:
 
 
 def check_data(data: ArrayLike, model: Any, name: str = "data", batch: bool = False) -> None:
-    r"""Check observed data: the model's length (main bins, then auxiliary data), main counts
-    finite and :math:`\ge 0`, auxiliary data finite and :math:`\ge 0` for a Poisson
-    constraint. Non-integer counts are valid (Asimov data are not integers). With ``batch``, a
-    2-d array of data sets is accepted too.
+    r"""Check observed data: the model's length, every entry finite and inside the model's
+    ``data_limits()`` (:mod:`relaxed.infer.protocol`). For a binned model: main counts
+    :math:`\ge 0`, auxiliary data of a Poisson constraint :math:`\ge 0`; non-integer counts are
+    valid (Asimov data are not integers). With ``batch``, a 2-d array of data sets is accepted
+    too.
 
     Raises:
         relaxed.exceptions.InvalidData: the message names the entry, its channel and bin (or
@@ -203,43 +186,31 @@ def check_data(data: ArrayLike, model: Any, name: str = "data", batch: bool = Fa
     if _passed(data, model, ("data", name, batch)):
         return
     _data_shape(data, model, name, batch)
-    layout = model._layout
-    nmain = layout.nmaindata
-    poisson = np.zeros(layout.nauxdata, dtype=bool)
-    poisson[layout.poisson_aux] = True
-    nonneg = np.concatenate([np.ones(nmain, dtype=bool), poisson])
+    lower, upper = model.data_limits()
     if is_traced(data):
         if _ACTIVE.get() is not None:  # only under checked(): else nothing is added
-            values = jnp.asarray(data).reshape(-1, nonneg.size)
-            ok = jnp.isfinite(values) & ((values >= 0) | ~nonneg)
-            row, bad = jnp.divmod(jnp.argmin(ok.ravel()), nonneg.size)
+            values = jnp.asarray(data).reshape(-1, lower.size)
+            ok = jnp.isfinite(values) & (values >= lower) & (values <= upper)
+            row, bad = jnp.divmod(jnp.argmin(ok.ravel()), lower.size)
             _traced_check(
                 InvalidData,
                 ok,
-                f"{name}[{{}}] is {{}}: counts must be finite and >= 0 (main bins: the first "
-                f"{nmain} of {name}, channels {list(layout.channels)}; auxiliary data: finite, "
-                ">= 0 for Poisson constraints)",
+                f"{name}[{{}}] is {{}}: {model.data_rules(name)}",
                 bad,
                 values[row, bad],
             )
         return
     values = _array(data, name, InvalidData)
-    rows = values.reshape(-1, nonneg.size)
-    ok = np.isfinite(rows) & ((rows >= 0) | ~nonneg)
+    rows = values.reshape(-1, lower.size)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(rows) & (rows >= lower) & (rows <= upper)
     if ok.all():
         _remember(data, model, ("data", name, batch))
         return
     row, index = (int(k) for k in np.argwhere(~ok)[0])
     value = rows[row, index]
     label = f"{name}[{row}, {index}]" if values.ndim == 2 else f"{name}[{index}]"
-    if index < nmain:
-        raise InvalidData(
-            f"{label} is {_num(value)}: {_where_main(model, index)} must be a finite count "
-            ">= 0 (non-integer counts are fine)"
-        )
-    where, is_poisson = _where_aux(model, index - nmain)
-    rule = "finite and >= 0" if is_poisson else "finite"
-    raise InvalidData(f"{label} is {_num(value)}: {where} must be {rule}")
+    raise InvalidData(f"{label} is {_num(value)}: {model.describe_datum(index)}")
 
 
 # -- parameters -----------------------------------------------------------------------------

@@ -241,7 +241,7 @@ def hypotest(
     init, config = calculators._resolve(model, init_pars, par_bounds, fixed_params, solver)
     flags = (return_tail_probs, return_expected, return_expected_set, return_test_statistics)
     static = (calctype, test_stat, flags, tuple(sorted(kwargs.items())))
-    data = model._data(data)
+    data = model.data_array(data)
     poi = poi_test if isinstance(poi_test, float) else jnp.asarray(poi_test, dtype=jnp.float64)
     leaves, treedef = jax.tree_util.tree_flatten(model)
     traced = any(isinstance(x, jax.core.Tracer) for x in (*leaves, data, poi, init))
@@ -256,7 +256,7 @@ def hypotest(
         returns, converged = cache.compiled_call(
             "hypotest",
             flat,
-            (static, config, model._layout.structure_key),
+            (static, config, model.structure_key),
             leaves,
             data,
             poi,

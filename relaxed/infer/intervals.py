@@ -92,7 +92,7 @@ def _setup(
     else:
         calc_kwargs = (("ntoys", calculators._check_ntoys(kwargs.get("ntoys", 2000))),)
     key = calculators._key(key)
-    return model._data(data), init, key, _Setup(config, test_stat, calctype, calc_kwargs)
+    return model.data_array(data), init, key, _Setup(config, test_stat, calctype, calc_kwargs)
 
 
 def _cls_values(
@@ -400,7 +400,7 @@ def _search(
     (``setup.config``): a test outside them would hold the POI where the fits cannot go.
     """
     six = lambda mus: _cls_values_many(mus, model, data, init, key, setup)  # noqa: E731
-    poi_lo, poi_hi = setup.config.bounds[model._layout.poi_index]
+    poi_lo, poi_hi = setup.config.bounds[model.config.poi_index]
     index = jnp.arange(6)
 
     # bracket: halve the lower end while some value is below the level, double the upper
@@ -635,7 +635,7 @@ def root_scan(
         m = jax.tree_util.tree_unflatten(treedef, leaves)
         return _search(m, data, init, key, level, setup, bounds, rtol, int(maxiter))
 
-    static = (setup, bounds, int(maxiter), model._layout.structure_key)
+    static = (setup, bounds, int(maxiter), model.structure_key)
     roots, ends, values = cache.compiled_call("upper_limit", flat, static, *args)
     if not bool(jnp.all(jnp.isfinite(roots))):
         ends, values = np.asarray(ends), np.asarray(values)

@@ -21,7 +21,6 @@ from jax.typing import ArrayLike
 
 from relaxed.exceptions import FailedMinimization, InvalidArgument, InvalidParameters
 from relaxed.histfactory.model import Model
-from relaxed.histfactory.modifiers import INTERPOLATED
 from relaxed.infer import checks, newton
 from relaxed.infer.linalg import inv_spd
 from relaxed.infer.newton import NewtonSettings, minimize
@@ -59,33 +58,11 @@ def _objective(pars: Array, theta: tuple[Model, Array]) -> Array:
     return twice_nll(pars, data, model)
 
 
-def _fisher_curvature(pars: Array, theta: tuple[Model, Array]) -> Array:
-    r"""The expected curvature of ``twice_nll``, which starts the BFGS method:
-
-    .. math::
-
-        2 J^\top \operatorname{diag}(1/\lambda) J + \operatorname{diag}(c''),
-        \qquad J_{bi} = \partial\lambda_b/\partial\theta_i,
-
-    the Fisher information of the main Poisson terms plus the exact (diagonal) second
-    derivatives :math:`c''` of the constraint terms, each of which depends on one parameter.
-    The Jacobian is taken in reverse mode (one pass per bin) or forward mode (one per
-    parameter), whichever is fewer.
-    """
+def _fisher_curvature(pars: Array, theta: tuple[Any, Array]) -> Array:
+    """The model's expected curvature of ``twice_nll`` (:mod:`relaxed.infer.protocol`),
+    which starts the BFGS method."""
     model, data = theta
-    from relaxed.histfactory.model import _constraint_logpdf, _expected_main
-
-    nmain = model._layout.nmaindata
-    rates = lambda p: _expected_main(model, p)  # noqa: E731
-    jac = jax.jacrev(rates) if nmain <= pars.shape[0] else jax.jacfwd(rates)
-    j = jac(pars)
-    lam = rates(pars)
-    weight = 1.0 / jnp.where(lam > 1e-300, lam, 1e-300)
-    main = 2.0 * (j.T * weight) @ j
-    constraint = lambda p: -2.0 * _constraint_logpdf(model, p, data[nmain:])  # noqa: E731
-    ones = jnp.ones_like(pars)
-    _, diag = jax.jvp(jax.grad(constraint), (pars,), (ones,))
-    return main + jnp.diag(diag)
+    return model.expected_curvature(pars, data)
 
 
 #: Fit methods: "auto" picks "newton" up to this many parameters, "bfgs" above.
@@ -258,12 +235,8 @@ def _hessian(
 START_SHIFTS = (-1.0, 1.0)
 
 
-def _start_shift(model: Model, settings: NewtonSettings) -> np.ndarray:
-    shift = np.zeros(model.config.npars)
-    for name in model.config.par_order:
-        ps = model.config.param_set(name)
-        if set(ps.modifier_types) & set(INTERPOLATED):
-            shift[model.config.par_slice(name)] = 1.0
+def _start_shift(model: Any, settings: NewtonSettings) -> np.ndarray:
+    shift = np.asarray(model.start_shift(), dtype=np.float64)
     return np.where(np.asarray(settings.fixed), 0.0, shift)
 
 
@@ -445,7 +418,7 @@ def _run(
     return_result: bool,
     what: str,
 ) -> Any:
-    data = model._data(data)
+    data = model.data_array(data)
     result = _fit_result_jit(
         model, data, init, settings, options.nstarts, return_uncertainties, return_correlations
     )

@@ -25,6 +25,7 @@ and ``grad`` in the parameters and in the events themselves.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ __all__ = [
     "ExtendedModel",
     "Events",
     "events",
+    "default_capacity",
 ]
 
 
@@ -231,6 +233,12 @@ class ExtendedModel:
         parameters: every parameter the components name, as :class:`Parameter`.
         poi: the parameter of interest (optional).
         batch_size: events per batch of the sum over events (``None``: one batch).
+        capacity: the number of event slots in the model's flat data vector (:meth:`data`),
+            needed by :mod:`relaxed.infer` (fits, tests and toys of many data sets in one
+            vmapped call need one length): at least the observed events, the
+            ``asimov_nodes`` and the events of any pseudo-experiment (rounded up to a
+            multiple of ``batch_size``). :func:`default_capacity` suggests one.
+        asimov_nodes: quadrature nodes of the Asimov data set (:meth:`expected_data`).
         extended: ``True`` (default) for the extended likelihood above; ``False`` for the
             plain mixture :math:`-\sum_i w_i \log(\sum_p \nu_p f_p(x_i) / \sum_p \nu_p)`
             (HS3's ``mixture_dist`` with ``extended: false``: the rates are the mixture's
@@ -259,6 +267,8 @@ class ExtendedModel:
     poi: str | None = None
     batch_size: int | None = None
     extended: bool = True
+    capacity: int | None = None
+    asimov_nodes: int = 512
     config: UnbinnedConfig = field(init=False)
     _dists: tuple[Distribution, ...] = field(init=False)
 
@@ -273,6 +283,11 @@ class ExtendedModel:
             not isinstance(self.batch_size, int) or self.batch_size < 1
         ):
             raise InvalidArgument(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.capacity is not None:
+            if not isinstance(self.capacity, int) or self.capacity < 1:
+                raise InvalidArgument(f"capacity must be a positive integer, got {self.capacity!r}")
+            size = self.batch_size or self.capacity
+            object.__setattr__(self, "capacity", math.ceil(self.capacity / size) * size)
         dists = []
         used: set[str] = set()
         for c in self.components:
@@ -396,5 +411,309 @@ class ExtendedModel:
         value, grad = jax.value_and_grad(self.nll)(pars, data)
         return value, grad, jax.hessian(self.nll)(pars, data)
 
+    # -- the flat data of relaxed.infer (relaxed.infer.protocol) ---------------------------
+    def _slots(self) -> int:
+        if self.capacity is None:
+            raise InvalidModel(
+                f"{self.observable}: relaxed.infer needs the number of event slots; build the "
+                "model with capacity=N (see default_capacity)"
+            )
+        return self.capacity
+
+    def _constrained(self) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the constrained parameters (in ``par_order``) and their widths."""
+        order = self.config.par_order
+        index = [i for i, n in enumerate(order) if self.parameters[n].constraint is not None]
+        sigma = [self.parameters[order[i]].constraint[1] for i in index]  # type: ignore[index]
+        return np.asarray(index, dtype=int), np.asarray(sigma, dtype=np.float64)
+
+    def auxdata(self) -> np.ndarray:
+        """The observed global observables: the means of the Gaussian constraints."""
+        index, _ = self._constrained()
+        order = self.config.par_order
+        return np.asarray(
+            [self.parameters[order[i]].constraint[0] for i in index],  # type: ignore[index]
+            dtype=np.float64,
+        )
+
+    def data(
+        self,
+        x: ArrayLike,
+        weights: ArrayLike | None = None,
+        allow_negative_weights: bool = False,
+    ) -> Array:
+        """The flat data vector of :mod:`relaxed.infer`: the events padded to ``capacity``
+        slots (padding: weight zero), their weights, then the auxiliary data (the constraint
+        means, in ``par_order``). Checked as :func:`events` checks; more events than slots
+        raise :class:`~relaxed.exceptions.InvalidData`.
+
+        Example:
+            >>> model = ExtendedModel("x", (0.0, 1.0), [Component("u", "uniform_dist", {}, "n")],
+            ...                       {"n": Parameter(2.0, (0.0, 10.0))}, capacity=3)
+            >>> model.data([0.2, 0.7]).tolist()
+            [0.2, 0.7, 0.0, 1.0, 1.0, 0.0]
+        """
+        slots = self._slots()
+        flat = events(
+            dataclasses.replace(self, batch_size=None, capacity=None),
+            x,
+            weights,
+            allow_negative_weights,
+        )
+        n = int(np.asarray(x, dtype=np.float64).reshape(-1).shape[0])
+        if n > slots:
+            raise InvalidData(
+                f"{self.observable}: {n} events do not fit the model's {slots} event slots "
+                "(build it with a larger capacity)"
+            )
+        lo, hi = self.domain
+        fill = lo if math.isfinite(lo) else (hi if math.isfinite(hi) else 0.0)
+        xs = np.full(slots, fill)
+        ws = np.zeros(slots)
+        xs[:n] = np.asarray(flat.x).reshape(-1)[:n]
+        ws[:n] = np.asarray(flat.w).reshape(-1)[:n]
+        return jnp.asarray(np.concatenate([xs, ws, self.auxdata()]))
+
+    def _split(self, data: Array) -> tuple[Events, Array]:
+        slots = self._slots()
+        size = self.batch_size or slots
+        shape = (slots // size, size)
+        x = data[:slots].reshape(shape)
+        w = data[slots : 2 * slots].reshape(shape)
+        return Events(x, w), data[2 * slots :]
+
+    def _event_nll(self, pars: Array, data: Events) -> Array:
+        r""":math:`-\sum_i w_i \log\sum_p \nu_p f_p(x_i)` plus the Poisson (or, not extended,
+        the normalisation) term, without the constraints."""
+
+        def batch(xw: tuple[Array, Array]) -> Array:
+            x, w = xw
+            logd = self.log_density(pars, x)
+            return -jnp.sum(jnp.where(w != 0, w * logd, 0.0))
+
+        x, w = data.x, data.w
+        per_batch = batch((x[0], w[0]))[None] if x.shape[0] == 1 else jax.lax.map(batch, (x, w))
+        total = self.expected_events(pars)
+        poisson = total if self.extended else jnp.sum(w) * jnp.log(total)
+        return jnp.sum(per_batch) + poisson
+
+    def _logpdf(self, pars: Array, data: Array) -> Array:
+        ev, aux = self._split(data)
+        index, sigma = self._constrained()
+        n = jnp.sum(ev.w)
+        value = -self._event_nll(pars, ev)
+        if self.extended:
+            value = value - jax.scipy.special.gammaln(n + 1.0)
+        if index.size:
+            z = (aux - pars[index]) / sigma
+            value = value - jnp.sum(0.5 * z * z + np.log(sigma) + 0.5 * math.log(2 * math.pi))
+        return value
+
+    def data_array(self, data: ArrayLike) -> Array:
+        """``data`` (:meth:`data`'s layout) as float64, its length checked."""
+        data = jnp.asarray(data, dtype=jnp.float64)
+        n = self.data_limits()[0].shape[0]
+        if data.ndim not in (1, 2) or data.shape[-1] != n:
+            raise InvalidData(
+                f"expected data of length {n} ({self.describe_data()}), got shape {data.shape}; "
+                "make it with model.data(events)"
+            )
+        return data
+
+    def logpdf(self, pars: ArrayLike, data: ArrayLike) -> Array:
+        r""":math:`\log L` of the flat data (:meth:`data`), shape ``(1,)`` (``(n,)`` for a
+        batch of parameters or data sets), with the constants the module docstring drops:
+        :math:`-\log\Gamma(\sum_i w_i + 1)` of the extended term and the Gaussian
+        constraints' :math:`-\log s_j - \tfrac12\log 2\pi`, the auxiliary data (global
+        observables) taken from the data.
+
+        Example:
+            >>> model = ExtendedModel("x", (0.0, 1.0), [Component("u", "uniform_dist", {}, "n")],
+            ...                       {"n": Parameter(2.0, (0.0, 10.0))}, capacity=4)
+            >>> round(float(model.logpdf([2.0], model.data([0.5, 0.5]))[0]), 6)  # log Pois(2|2)
+            -1.306853
+        """
+        pars = jnp.asarray(pars, dtype=jnp.float64)
+        data = self.data_array(data)
+        if not isinstance(data, jax.core.Tracer):
+            from relaxed.infer.checks import check_data
+
+            check_data(data, self, batch=True)
+        if pars.ndim == 2 or data.ndim == 2:
+            axes = (0 if pars.ndim == 2 else None, 0 if data.ndim == 2 else None)
+            return jax.vmap(self._logpdf, in_axes=axes)(pars, data)
+        return self._logpdf(pars, data)[None]
+
+    def expected_data(self, pars: ArrayLike) -> Array:
+        r"""Asimov data: the events are fixed Gauss-Legendre nodes :math:`x_k` over the domain
+        (``asimov_nodes`` of them, in panels of 8) with weights
+        :math:`w_k = q_k \sum_p \nu_p f_p(x_k \mid \theta)` (:math:`q_k` the quadrature
+        weights), so that :math:`-\sum_k w_k \log\lambda(x_k \mid \theta') + \sum_p \nu_p'`
+        is the quadrature of the expected NLL :math:`-\int \lambda_\theta \log
+        \lambda_{\theta'}\,dx + \int\lambda_{\theta'}` and has its minimum at
+        :math:`\theta' = \theta` to the quadrature's accuracy (exactly where it integrates
+        :math:`\partial\lambda` exactly). The auxiliary data are the constrained parameters.
+        Needs a finite domain and an extended model.
+        """
+        pars = jnp.asarray(pars, dtype=jnp.float64)
+        if pars.ndim == 2:
+            return jax.vmap(self.expected_data)(pars)
+        slots = self._slots()
+        nodes, weights = self._asimov_grid()
+        w = weights * jnp.exp(self.log_density(pars, jnp.asarray(nodes)))
+        m = nodes.shape[0]
+        lo = self.domain[0]
+        x = jnp.concatenate([jnp.asarray(nodes), jnp.full(slots - m, lo)])
+        w = jnp.concatenate([w, jnp.zeros(slots - m)])
+        index, _ = self._constrained()
+        return jnp.concatenate([x, w, pars[index]])
+
+    def _asimov_grid(self) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.domain
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise InvalidModel(
+                f"{self.observable}: Asimov data need a finite domain, got [{lo}, {hi}]"
+            )
+        if not self.extended:
+            raise InvalidModel(
+                f"{self.observable}: a non-extended mixture has no expected number of events, "
+                "so no Asimov data or pseudo-experiments (use an extended model)"
+            )
+        panels = max(1, math.ceil(self.asimov_nodes / 8))
+        if panels * 8 > self._slots():
+            raise InvalidModel(
+                f"{self.observable}: {panels * 8} Asimov nodes do not fit {self._slots()} event "
+                "slots; raise capacity or lower asimov_nodes"
+            )
+        t, q = np.polynomial.legendre.leggauss(8)
+        edges = np.linspace(lo, hi, panels + 1)
+        half = 0.5 * np.diff(edges)
+        mid = 0.5 * (edges[1:] + edges[:-1])
+        nodes = (mid[:, None] + half[:, None] * t[None, :]).reshape(-1)
+        weights = (half[:, None] * q[None, :]).reshape(-1)
+        return nodes, weights
+
+    def sample(self, pars: ArrayLike, key: Array) -> Array:
+        r"""One pseudo-experiment: :math:`N \sim \mathrm{Pois}(\sum_p \nu_p)` events, each
+        from component :math:`p` with probability :math:`\nu_p / \sum_q \nu_q`, then from
+        :math:`f_p`; the auxiliary data :math:`a_j \sim \mathcal{N}(\theta_j, s_j)`. A draw of
+        more events than ``capacity`` slots cannot be stored: its weights are NaN, so that its
+        fits report non-convergence instead of a truncated data set.
+
+        Example:
+            >>> import jax
+            >>> model = ExtendedModel("x", (0.0, 1.0), [Component("u", "uniform_dist", {}, "n")],
+            ...                       {"n": Parameter(5.0, (0.0, 10.0))}, capacity=600)
+            >>> toy = model.sample([5.0], jax.random.PRNGKey(3))
+            >>> float(toy[600:].sum()) == float((toy[600:] > 0).sum())  # unit weights
+            True
+        """
+        pars = jnp.asarray(pars, dtype=jnp.float64)
+        self._asimov_grid()  # the same requirements (extended, finite domain)
+        slots = self._slots()
+        lo, hi = self.domain
+        params = self._params(pars)
+        rates = jnp.stack([rate for _, rate in params])
+        kn, kc, kx, ka = jax.random.split(key, 4)
+        n = jax.random.poisson(kn, jnp.sum(rates))
+        which = jax.random.categorical(kc, jnp.log(rates), shape=(slots,))
+        draws = jnp.stack(
+            [
+                dist.sample(k, fields, lo, hi, slots)
+                for dist, (fields, _), k in zip(
+                    self._dists, params, jax.random.split(kx, len(params)), strict=True
+                )
+            ]
+        )
+        x = jnp.take_along_axis(draws, which[None, :], axis=0)[0]
+        w = (jnp.arange(slots) < n).astype(jnp.float64)
+        w = jnp.where(n > slots, jnp.nan, w)
+        index, sigma = self._constrained()
+        aux = pars[index] + sigma * jax.random.normal(ka, index.shape, dtype=jnp.float64)
+        return jnp.concatenate([x, w, aux])
+
+    def data_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        r"""Events in the domain, weights :math:`\ge 0`, auxiliary data any finite number."""
+        slots = self._slots()
+        naux = self._constrained()[0].size
+        lo, hi = self.domain
+        lower = np.concatenate([np.full(slots, lo), np.zeros(slots), np.full(naux, -np.inf)])
+        upper = np.concatenate([np.full(slots, hi), np.full(slots + naux, np.inf)])
+        return lower, upper
+
+    def describe_data(self) -> str:
+        slots = self._slots()
+        naux = self._constrained()[0].size
+        return (
+            f"{slots} event slots of '{self.observable}', then their {slots} weights, then "
+            f"{naux} auxiliary data"
+        )
+
+    def describe_datum(self, index: int) -> str:
+        slots = self._slots()
+        if index < slots:
+            lo, hi = self.domain
+            return f"event {index} of '{self.observable}' must lie in the domain [{lo}, {hi}]"
+        if index < 2 * slots:
+            return f"the weight of event {index - slots} must be finite and >= 0"
+        k = self._constrained()[0][index - 2 * slots]
+        name = self.config.par_order[k]
+        return f"auxiliary datum {index - 2 * slots} (of parameter '{name}') must be finite"
+
+    def data_rules(self, name: str) -> str:
+        return (
+            f"events must lie in {list(self.domain)}, weights must be finite and >= 0, "
+            f"auxiliary data finite ({self.describe_data()})"
+        )
+
+    @property
+    def structure_key(self) -> tuple[str, int]:
+        """The model itself is static: its identity is the key."""
+        return ("ExtendedModel", id(self))
+
+    def constrained_parameters(self) -> list[str]:
+        """The parameters with a Gaussian constraint (one auxiliary datum each)."""
+        return [self.config.par_order[i] for i in self._constrained()[0]]
+
+    def start_shift(self) -> np.ndarray:
+        """No extra starts (zeros)."""
+        return np.zeros(self.config.npars)
+
+    def expected_curvature(self, pars: Array, data: Array) -> Array:
+        r"""Gauss-Newton curvature of :math:`-2\log L`:
+        :math:`2\sum_i w_i\, g_i g_i^\top + 2\,\mathrm{diag}(1/s_j^2)`, with
+        :math:`g_i = \nabla_\theta \log\lambda(x_i)` (the expected Fisher information of
+        the events) and the Gaussian constraints."""
+        ev, _ = self._split(data)
+
+        def batch(xw: tuple[Array, Array]) -> Array:
+            x, w = xw
+            g = jax.jacfwd(lambda p: self.log_density(p, x))(pars)  # (size, npars)
+            return (g.T * jnp.where(w != 0, w, 0.0)) @ g
+
+        parts = jax.lax.map(batch, (ev.x, ev.w))
+        curv = 2.0 * jnp.sum(parts, axis=0)
+        index, sigma = self._constrained()
+        if index.size:
+            curv = curv.at[index, index].add(2.0 / sigma**2)
+        return curv
+
     def __hash__(self) -> int:
         return id(self)
+
+
+jax.tree_util.register_pytree_node(ExtendedModel, lambda model: ((), model), lambda model, _: model)
+
+
+def default_capacity(n_events: float, asimov_nodes: int = 512) -> int:
+    r"""Event slots for :class:`ExtendedModel`'s ``capacity``: room for ``n_events`` observed
+    events, the Asimov nodes, and pseudo-experiments of up to
+    :math:`\nu + 8\sqrt{\nu} + 20` events for an expected :math:`\nu` = ``n_events``
+    (a Poisson draw above that has a probability below :math:`10^{-14}`).
+
+    Example:
+        >>> default_capacity(100), default_capacity(10000)
+        (512, 10820)
+    """
+    n = max(float(n_events), 0.0)
+    return max(int(asimov_nodes), math.ceil(n + 8.0 * math.sqrt(n) + 20.0))
