@@ -248,6 +248,19 @@ class CombinedModel:
             for n, p, s in zip(self._names, self._parts, self._slices, strict=True)
         )
 
+    def prefit_constraints(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Per parameter: constraint centre, pre-fit width (NaN if free) and kind, from the
+        part that constrains it."""
+        n = self._config.npars
+        centre, width = np.full(n, np.nan), np.full(n, np.nan)
+        kinds = ["none (free)"] * n
+        for k, part in enumerate(self._parts):
+            c, w, kind = part.prefit_constraints()
+            for j, i in enumerate(self._index[k]):
+                if np.isfinite(w[j]):
+                    centre[i], width[i], kinds[i] = c[j], w[j], kind[j]
+        return centre, width, kinds
+
     def constrained_parameters(self) -> list[str]:
         return [par for part in self._parts for par in _constrained(part)]
 

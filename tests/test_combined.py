@@ -346,3 +346,34 @@ def test_errors_name_the_part() -> None:
             [Component("u", "uniform_dist", {}, "n")],
             {"n": Parameter(1.0, (0.0, 5.0))},
         ).data([0.5])
+
+
+def test_gradient_in_a_fixed_shape_parameter() -> None:
+    """d CLs / d(width of the signal peak), the width a fixed parameter set through
+    init_pars, against finite differences."""
+    model = ExtendedModel(
+        "m",
+        (LO, HI),
+        [
+            Component("sig", "gaussian_dist", {"mean": 5.0, "sigma": "width"}, "mu"),
+            Component("bkg", "exponential_dist", {"c": "slope"}, "n_b"),
+        ],
+        {
+            "mu": Parameter(1.0, (0.0, 50.0)),
+            "n_b": Parameter(50.0, (0.0, 500.0)),
+            "slope": Parameter(0.2, (-1.0, 1.0)),
+            "width": Parameter(0.5, (0.1, 2.0), fixed=True),
+        },
+        poi="mu",
+        capacity=512,
+    )
+    data = model.data(_events()[:60])
+
+    def cls(width: jax.Array) -> jax.Array:
+        init = jnp.stack([1.0, 50.0, 0.2, width])
+        return relaxed.infer.hypotest(10.0, data, model, init_pars=init)
+
+    grad = float(jax.grad(cls)(jnp.asarray(0.5)))
+    fd = float(cls(0.5 + 1e-5) - cls(0.5 - 1e-5)) / 2e-5
+    assert grad == pytest.approx(fd, rel=1e-6)
+    assert abs(grad) > 1e-3

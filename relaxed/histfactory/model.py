@@ -379,6 +379,10 @@ class Model:
         names = self.config.par_names
         return [names[int(i)] for i in self._layout.aux_par_index]
 
+    def prefit_constraints(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Per parameter: constraint centre, pre-fit width (NaN if free) and kind."""
+        return protocol.prefit_constraints(self)
+
     def start_shift(self) -> np.ndarray:
         """Per parameter, the shift of the extra starts of a fit (histosys/normsys: 1)."""
         return protocol.start_shift(self)

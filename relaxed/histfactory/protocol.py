@@ -26,7 +26,11 @@ __all__ = [
     "data_rules",
     "start_shift",
     "expected_curvature",
+    "prefit_constraints",
 ]
+
+#: pyhf's constraint types in words.
+_KINDS = {"normal": "Gaussian", "poisson": "Poisson", None: "none (free)"}
 
 
 def sample(model: Model, pars: Array, key: Array) -> Array:
@@ -141,3 +145,30 @@ def expected_curvature(model: Model, pars: Array, data: Array) -> Array:
     ones = jnp.ones_like(pars)
     _, diag = jax.jvp(jax.grad(constraint), (pars,), (ones,))
     return main + jnp.diag(diag)
+
+
+def prefit_constraints(model: Model) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    r"""Per parameter: the nominal value :math:`\theta_0` (the auxiliary datum over
+    :math:`\tau`), the pre-fit width (:math:`\sigma` of a Gaussian constraint,
+    :math:`1/\sqrt{\tau}` of a Poisson one; NaN where unconstrained) and the constraint's
+    kind ("Gaussian", "Poisson", "none (free)")."""
+    layout = model._layout
+    cfg = model.config
+    centre = np.full(layout.npars, np.nan)
+    width = np.full(layout.npars, np.nan)
+    kinds = [
+        _KINDS[cfg.param_set(name).pdf_type]
+        for name in cfg.par_order
+        for _ in range(cfg.param_set(name).n_parameters)
+    ]
+    index = np.asarray(layout.aux_par_index)
+    if index.size == 0:
+        return centre, width, kinds
+    aux = np.asarray(model.auxdata, dtype=np.float64)
+    sigma = np.asarray(model._aux_sigma, dtype=np.float64)
+    factor = np.asarray(model._aux_factor, dtype=np.float64)
+    normal = np.asarray(layout.aux_is_normal)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre[index] = aux / factor
+        width[index] = np.where(normal, sigma, 1.0 / np.sqrt(factor))
+    return centre, width, kinds

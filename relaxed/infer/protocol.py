@@ -32,6 +32,8 @@ pytree: its arrays are leaves (differentiable), its structure is static.
   ``data_rules(name)``: the rules in words (for an error found inside a compiled call).
 - ``constrained_parameters()``: the names of the parameters whose constraint terms the model
   holds, one per auxiliary datum (a combination refuses a parameter constrained twice).
+- ``prefit_constraints()``: per parameter, its constraint's centre and pre-fit width (NaN for a
+  free parameter) and its kind in words, for pulls (:mod:`relaxed.infer.summary`).
 - ``structure_key``: a hashable key of the model's static structure (part of the compile key).
 - ``start_shift()``: per parameter, the shift (in the units of its constraint) of the extra
   starting points of a fit (:data:`relaxed.infer.mle.START_SHIFTS`): non-zero where the
@@ -81,6 +83,8 @@ class StatisticalModel(Protocol):
     def data_rules(self, name: str) -> str: ...
 
     def constrained_parameters(self) -> list[str]: ...
+
+    def prefit_constraints(self) -> tuple[np.ndarray, np.ndarray, list[str]]: ...
 
     def start_shift(self) -> np.ndarray: ...
 

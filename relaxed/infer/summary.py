@@ -34,8 +34,6 @@ from relaxed.histfactory.model import Model
 
 __all__ = ["prefit_constraints", "describe_fit", "format_fit", "fit_summary"]
 
-_CONSTRAINT = {"normal": "Gaussian", "poisson": "Poisson", None: "none (free)"}
-
 
 def prefit_constraints(model: Model) -> tuple[np.ndarray, np.ndarray]:
     r"""The nominal value :math:`\theta_0` and pre-fit width :math:`\sigma_\text{pre}` of
@@ -57,20 +55,7 @@ def prefit_constraints(model: Model) -> tuple[np.ndarray, np.ndarray]:
         >>> centre.tolist(), [round(float(w), 6) for w in width]  # 3/50 and 7/52
         ([nan, 1.0, 1.0], [nan, 0.06, 0.134615])
     """
-    layout = model._layout
-    npars = layout.npars
-    centre = np.full(npars, np.nan)
-    width = np.full(npars, np.nan)
-    index = np.asarray(layout.aux_par_index)
-    if index.size == 0:
-        return centre, width
-    aux = np.asarray(model.auxdata, dtype=np.float64)
-    sigma = np.asarray(model._aux_sigma, dtype=np.float64)
-    factor = np.asarray(model._aux_factor, dtype=np.float64)
-    normal = np.asarray(layout.aux_is_normal)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        centre[index] = aux / factor
-        width[index] = np.where(normal, sigma, 1.0 / np.sqrt(factor))
+    centre, width, _ = model.prefit_constraints()
     return centre, width
 
 
@@ -143,11 +128,7 @@ def describe_fit(
         bool(f) or (errors is not None and errors[i] == 0.0)
         for i, f in enumerate(cfg.suggested_fixed())
     ]
-    constraint = [
-        _CONSTRAINT[cfg.param_set(name).pdf_type]
-        for name in cfg.par_order
-        for _ in range(cfg.param_set(name).n_parameters)
-    ]
+    constraint = model.prefit_constraints()[2]
     parameters = []
     for i, name in enumerate(names):
         constrained = bool(np.isfinite(width[i]) and width[i] > 0)

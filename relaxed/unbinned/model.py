@@ -675,6 +675,19 @@ class ExtendedModel:
         """The parameters with a Gaussian constraint (one auxiliary datum each)."""
         return [self.config.par_order[i] for i in self._constrained()[0]]
 
+    def prefit_constraints(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Per parameter: constraint mean, width (NaN if free) and kind."""
+        order = self.config.par_order
+        centre = np.full(len(order), np.nan)
+        width = np.full(len(order), np.nan)
+        kinds = []
+        for i, name in enumerate(order):
+            c = self.parameters[name].constraint
+            if c is not None:
+                centre[i], width[i] = c
+            kinds.append("none (free)" if c is None else "Gaussian")
+        return centre, width, kinds
+
     def start_shift(self) -> np.ndarray:
         """No extra starts (zeros)."""
         return np.zeros(self.config.npars)
