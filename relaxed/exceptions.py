@@ -12,6 +12,7 @@ __all__ = [
     "RelaxedError",
     "InvalidSpecification",
     "InvalidModel",
+    "InvalidExpression",
     "InvalidModifier",
     "InvalidMeasurement",
     "InvalidParameters",
@@ -73,6 +74,36 @@ class InvalidModel(RelaxedError):
         ...
         relaxed.exceptions.InvalidModel: the parameter of interest 'xsec' is not a parameter of ...
     """
+
+
+class InvalidExpression(InvalidModel):
+    """A generic expression (HS3 ``generic_function``/``generic_dist``) cannot be parsed or
+    evaluated: a syntax error, an unknown function, a wrong number of arguments, or a name
+    without a value.
+
+    Attributes:
+        expression: the expression's text.
+        position: the 0-based offset of the problem in the text (``None`` when it is not
+            about one place, e.g. a missing value at evaluation).
+
+    Example:
+        >>> from relaxed.unbinned.expressions import parse_expression
+        >>> parse_expression("2 * (x + 1")
+        Traceback (most recent call last):
+        ...
+        relaxed.exceptions.InvalidExpression: position 10 of '2 * (x + 1': expected ')', got the end
+    """
+
+    def __init__(self, message: str, expression: str = "", position: int | None = None) -> None:
+        self.expression = expression
+        self.position = position
+        if position is not None:
+            where = f"position {position} of {expression!r}: "
+        elif expression:
+            where = f"{expression!r}: "
+        else:
+            where = ""
+        super().__init__(where + message)
 
 
 class InvalidModifier(InvalidModel):

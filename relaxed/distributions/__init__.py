@@ -24,6 +24,10 @@ values, and the observable's domain :math:`[\mathrm{lo}, \mathrm{hi}]`:
 :data:`DISTRIBUTIONS` maps each HS3 ``type`` to its distribution; :func:`for_node` picks one
 for an HS3 distribution node (by type and, for the Crystal Ball, by the fields present);
 :func:`check_events` is the data loader's check that events lie in the domain.
+:func:`generic_dist` builds the distribution of an HS3 ``generic_dist`` from its expression
+(:mod:`relaxed.unbinned.expressions`), normalised by composite Gauss-Legendre quadrature
+(:mod:`relaxed.distributions.generic`; not in :data:`DISTRIBUTIONS`, since each expression
+is its own distribution).
 
 Normalisation means the density integrates to one over the domain of its observable
 (the HS3 :math:`1/\mathcal{M}`). Two exceptions: ``poisson_dist`` is a distribution of a count,
@@ -66,6 +70,7 @@ from relaxed.distributions.crystalball import (
 )
 from relaxed.distributions.exponential import exponential_dist
 from relaxed.distributions.gaussian import gaussian_dist, normal_dist
+from relaxed.distributions.generic import generic_dist
 from relaxed.distributions.histogram import histogram_dist, histogram_params
 from relaxed.distributions.lognormal import lognormal_dist
 from relaxed.distributions.multivariate_normal import multivariate_normal_dist
@@ -88,6 +93,7 @@ __all__ = [
     "exponential_dist",
     "for_node",
     "gaussian_dist",
+    "generic_dist",
     "histogram_dist",
     "histogram_params",
     "lognormal_dist",

@@ -6,6 +6,11 @@ models: read, validate, build relaxed models, and convert to and from pyhf's JSO
   analysis, which :mod:`relaxed.infer` fits and tests like any other; ``ws.data(model)``
   gives its data; :meth:`HS3Workspace.logpdf` evaluates one distribution by parameter name.
 - :func:`to_pyhf` and :func:`from_pyhf` translate between HS3 and pyhf's workspace format.
+- A likelihood with ``unbinned`` data: :meth:`HS3Workspace.model` builds a
+  :class:`relaxed.combined.CombinedModel` of its binned channels and one
+  :class:`relaxed.unbinned.ExtendedModel` per unbinned pair (:mod:`relaxed.hs3.combine`);
+  :meth:`HS3Workspace.unbinned` gives the unbinned pairs alone
+  (:mod:`relaxed.hs3.unbinned`: what is read there, and what is refused).
 
 Models are built through pyhf's format (with per-modifier interpolation codes, the
 constraints relaxed's engine has beyond pyhf's, and staterror thresholds, which it lacks), so
@@ -13,8 +18,9 @@ they are exactly pyhf's likelihoods (ROOT's for a Poisson staterror, a Gauss sha
 threshold; pyhs3's for a Poisson or LogNormal normsys/histosys). What that format cannot
 express raises :class:`HS3NotSupported` ("not supported yet" from :meth:`HS3Workspace.model`,
 "cannot be expressed in pyhf's JSON format" from :func:`to_pyhf`), naming the JSON path:
-distributions other than ``histfactory_dist`` (a ``gaussian_dist`` is read only as the
-constraint of a luminosity normfactor), data other than ``binned``, constraints pyhf does not
+distributions other than ``histfactory_dist`` paired with binned data (a ``gaussian_dist``
+is read only as the constraint of a luminosity normfactor; the unbinned pairs have their own
+reading), constraints pyhf does not
 have for a modifier type (models build ``Poisson`` and ``LogNormal`` on a
 ``normsys``/``histosys``, ``Gauss`` on a ``shapesys`` and ``Poisson`` on a ``staterror``, see
 below; :func:`to_pyhf` refuses them; ``LogNormal`` on a ``shapesys``/``staterror`` is refused
@@ -142,6 +148,7 @@ from relaxed.hs3.convert import pyhf_modifier_settings, to_pyhf
 from relaxed.hs3.errors import HS3NotSupported, InvalidHS3
 from relaxed.hs3.export import from_pyhf
 from relaxed.hs3.translate import Translation
+from relaxed.hs3.unbinned import UnbinnedPart, UnbinnedTranslation, translate_unbinned
 from relaxed.hs3.workspace import DataSets, HS3Workspace, load
 
 __all__ = [
@@ -150,8 +157,11 @@ __all__ = [
     "HS3Workspace",
     "InvalidHS3",
     "Translation",
+    "UnbinnedPart",
+    "UnbinnedTranslation",
     "from_pyhf",
     "load",
     "pyhf_modifier_settings",
     "to_pyhf",
+    "translate_unbinned",
 ]

@@ -16,7 +16,7 @@ implementation defines, is refused for both purposes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,13 +164,20 @@ class _Translator:
 
     # -- the distributions and data of the likelihood --------------------------------------
     def pairs(
-        self, lh: Mapping[str, Any], lpath: str
+        self,
+        lh: Mapping[str, Any],
+        lpath: str,
+        only: Collection[tuple[str, int]] | None = None,
     ) -> tuple[list[tuple[str, str, Any, str]], list[tuple[str, Any, str]]]:
         """(distribution, its path, data reference, path of the reference) of the HistFactory
-        channels, and (name, observed reference, path) of the Gaussian constraint terms."""
+        channels, and (name, observed reference, path) of the Gaussian constraint terms;
+        ``only``: the entries to read (``("distributions", k)``, ``("aux_distributions",
+        k)``), the others being another translation's (the unbinned pairs)."""
         channels: list[tuple[str, str, Any, str]] = []
         gaussians: list[tuple[str, Any, str]] = []
         for k, (name, ref) in enumerate(zip(lh["distributions"], lh["data"], strict=True)):
+            if only is not None and ("distributions", k) not in only:
+                continue
             dist, dpath = find(self.doc, self.index, "distributions", name)
             where = f"{lpath}.distributions[{k}]"
             if dist["type"] == "histfactory_dist":
@@ -180,6 +187,8 @@ class _Translator:
             else:
                 raise self.unsupported(where, f"a distribution of type '{dist['type']}' ('{name}')")
         for k, name in enumerate(lh.get("aux_distributions", [])):
+            if only is not None and ("aux_distributions", k) not in only:
+                continue
             dist, _ = find(self.doc, self.index, "distributions", name)
             where = f"{lpath}.aux_distributions[{k}]"
             if dist["type"] not in _GAUSSIANS:
@@ -653,10 +662,13 @@ def translate(
     purpose: str = "model",
     distribution: str | None = None,
     data: Any = None,
+    only: Collection[tuple[str, int]] | None = None,
 ) -> Translation:
     """Translate an analysis's likelihood (or, with ``distribution``, that one
     ``histfactory_dist`` alone, paired with ``data``: a data set name or a list of counts)
     into a pyhf workspace. See the module docstring of :mod:`relaxed.hs3` for the readings.
+    ``only``: the likelihood's entries to translate (:meth:`_Translator.pairs`; the binned
+    part of a combined likelihood).
 
     Example:
         >>> import relaxed
@@ -675,7 +687,7 @@ def translate(
     tr = _Translator(doc, index, purpose)
     if distribution is None:
         chosen, apath, lh, lpath = select_analysis(doc, index, analysis)
-        channels, gaussians = tr.pairs(lh, lpath)
+        channels, gaussians = tr.pairs(lh, lpath, only)
         lumi_allowed = True
     else:
         chosen, apath, lh, lpath = None, None, {"name": distribution}, "(distribution)"

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from relaxed.exceptions import InvalidExpression
 from relaxed.histfactory.modifiers import UNITS
 from relaxed.hs3.errors import HS3NotSupported, InvalidHS3
 from relaxed.hs3.vocabulary import (
@@ -26,6 +27,7 @@ from relaxed.hs3.vocabulary import (
     modifier_parameters,
     strip_channel_prefix,
 )
+from relaxed.unbinned.expressions import parse_expression
 
 __all__ = ["Index", "validate", "referenced_names", "TOP_LEVEL"]
 
@@ -172,6 +174,20 @@ def referenced_names(obj: Mapping[str, Any]) -> Iterator[str]:
             continue
         for s in _strings(value):
             yield s.split(".")[0] if "." in s and not s.replace(".", "").isdigit() else s
+
+
+def _expression_names(obj: Mapping[str, Any], path: str) -> tuple[str, ...]:
+    """The names in the ``expression`` of a ``generic_function``/``generic_dist`` (parsed:
+    a syntax error is an invalid document), or none for other types."""
+    if obj.get("type") not in ("generic_function", "generic_dist"):
+        return ()
+    text = _required(obj, "expression", path)
+    if not isinstance(text, str):
+        raise _fail(f"{path}.expression", f"expected a string, got {text!r}")
+    try:
+        return parse_expression(text).parameters
+    except InvalidExpression as err:
+        raise _fail(f"{path}.expression", str(err)) from err
 
 
 def _check_interpolation(value: Any, path: str) -> None:
@@ -407,9 +423,11 @@ def validate(doc: Any) -> Index:
                         )
         else:
             known.update(referenced_names(dist))
+            known.update(_expression_names(dist, path))
     for i, function in enumerate(doc.get("functions", [])):
         _string(_required(function, "type", f"functions[{i}]"), f"functions[{i}].type")
         known.update(referenced_names(function))
+        known.update(_expression_names(function, f"functions[{i}]"))
     known.update(parameters)
 
     for i, data in enumerate(doc.get("data", [])):

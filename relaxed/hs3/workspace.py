@@ -13,13 +13,16 @@ from typing import Any
 import numpy as np
 from jax import Array
 
+from relaxed.combined import CombinedModel
 from relaxed.exceptions import RelaxedError
 from relaxed.histfactory import Model, Workspace
+from relaxed.hs3.combine import combine, has_unbinned
 from relaxed.hs3.errors import HS3NotSupported, InvalidHS3
 from relaxed.hs3.frozen import freeze, thaw
 from relaxed.hs3.selection import select_parameter_point
 from relaxed.hs3.summary import graph, summary
 from relaxed.hs3.translate import Translation, translate
+from relaxed.hs3.unbinned import UnbinnedTranslation, translate_unbinned
 from relaxed.hs3.validate import validate
 from relaxed.io import write_text_atomic
 
@@ -84,6 +87,7 @@ class HS3Workspace:
         object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_translations", {})
         object.__setattr__(self, "_models", {})
+        object.__setattr__(self, "_combined", {})
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"HS3Workspace is read-only (cannot set '{name}')")
@@ -194,8 +198,14 @@ class HS3Workspace:
             )
         return self._translations[key]
 
-    def model(self, analysis: str | None = None, parameter_point: str | None = None) -> Model:
-        """The :class:`relaxed.Model` of an analysis (default: the only one).
+    def model(
+        self, analysis: str | None = None, parameter_point: str | None = None
+    ) -> Model | CombinedModel:
+        """The :class:`relaxed.Model` of an analysis (default: the only one); for a likelihood
+        with unbinned data, a :class:`relaxed.combined.CombinedModel` of its binned part and
+        one :class:`relaxed.unbinned.ExtendedModel` per unbinned pair (also when it has no
+        binned part; see :mod:`relaxed.hs3.combine`), whose flat data ``ws.data(model)``
+        gives.
 
         The analysis's likelihood is translated to pyhf's format: one channel per
         ``histfactory_dist`` (named without ROOT's ``model_`` prefix), the POI from
@@ -232,6 +242,11 @@ class HS3Workspace:
             (['mu', 'u'], 'mu', True)
         """
         key = (analysis, parameter_point)
+        if key in self._combined:
+            return self._combined[key].model
+        if key not in self._models and has_unbinned(self._doc, self._index, analysis):
+            self._combined[key] = combine(self._doc, self._index, analysis, parameter_point)
+            return self._combined[key].model
         if key not in self._models:
             tr = self.translation(analysis, parameter_point, "model")
             try:
@@ -243,6 +258,51 @@ class HS3Workspace:
             self._models[key] = (model, tr)
         return self._models[key][0]
 
+    def unbinned(
+        self,
+        analysis: str | None = None,
+        parameter_point: str | None = None,
+        batch_size: int | None = None,
+    ) -> UnbinnedTranslation:
+        """The unbinned pairs of an analysis's likelihood as
+        :class:`~relaxed.unbinned.ExtendedModel`\\ s with their events (cached; see
+        :mod:`relaxed.hs3.unbinned` for what is read and what is refused).
+
+        Each :class:`~relaxed.hs3.unbinned.UnbinnedPart` has the ``model``, the events ``x``
+        and ``weights``, and ``events()`` laid out for the model, ready for
+        :func:`relaxed.unbinned.fit`.
+
+        Raises:
+            relaxed.hs3.InvalidHS3: what is wrong in the document, with its JSON path.
+            relaxed.hs3.HS3NotSupported: what relaxed cannot build yet, with its JSON path.
+
+        Example:
+            >>> import relaxed
+            >>> ws = relaxed.hs3.load({"metadata": {"hs3_version": "0.2"},
+            ...     "distributions": [{"name": "shape", "type": "generic_dist",
+            ...                        "expression": "exp(-k * t)"}],
+            ...     "data": [{"name": "obs", "type": "unbinned", "entries": [[0.5], [1.0], [2.5]],
+            ...               "axes": [{"name": "t", "min": 0.0, "max": 10.0}]}],
+            ...     "likelihoods": [{"name": "L", "distributions": ["shape"], "data": ["obs"]}],
+            ...     "domains": [{"name": "D", "type": "product_domain",
+            ...                  "axes": [{"name": "k", "min": 0.01, "max": 10.0}]}],
+            ...     "parameter_points": [{"name": "p",
+            ...                           "parameters": [{"name": "k", "value": 1.0}]}],
+            ...     "analyses": [{"name": "A", "likelihood": "L", "domains": ["D"]}]})
+            >>> part = ws.unbinned().parts[0]
+            >>> part.model.config.par_order, part.model.extended
+            (('k',), False)
+            >>> result = relaxed.unbinned.fit(part.model, part.events())
+            >>> round(float(result.bestfit[0]), 3)  # mean 4/3: k ~ 3/4, a bit less (cut at 10)
+            0.747
+        """
+        key = ("unbinned", analysis, parameter_point, batch_size)
+        if key not in self._translations:
+            self._translations[key] = translate_unbinned(
+                self._doc, self._index, analysis, parameter_point, batch_size
+            )
+        return self._translations[key]
+
     def _translation_of(self, model: Model, analysis: str | None) -> Translation:
         for built, tr in self._models.values():
             if built is model:
@@ -250,12 +310,17 @@ class HS3Workspace:
         return self.translation(analysis)
 
     def observed_data(
-        self, model: Model, analysis: str | None = None, include_auxdata: bool = True
+        self,
+        model: Model | CombinedModel,
+        analysis: str | None = None,
+        include_auxdata: bool = True,
     ) -> Array:
         """Observed main data of the model's channels (in ``model.config.channels`` order),
         then its auxiliary data, as ``relaxed.Workspace.data``; also ``ws.data(model)``. For a
         model built by :meth:`model` the data of its analysis are used; otherwise those of
-        ``analysis``.
+        ``analysis``. For a combined model (a likelihood with unbinned data) the flat data of
+        :meth:`relaxed.combined.CombinedModel.data` (``include_auxdata`` does not apply: the
+        auxiliary data are part of each part's data).
 
         Example:
             >>> import relaxed
@@ -269,6 +334,15 @@ class HS3Workspace:
             >>> ws.data(model).tolist()  # observed counts, then the shapesys taus
             [6.0, 7.0, 25.0, 9.0]
         """
+        for combination in self._combined.values():
+            if combination.model is model:
+                return combination.data
+        if isinstance(model, CombinedModel):
+            raise InvalidHS3(
+                "this combined model was not built by this workspace's model(); its data are "
+                "model.data({part: data})",
+                "data",
+            )
         tr = self._translation_of(model, analysis)
         return Workspace(tr.spec).data(model, include_auxdata=include_auxdata)
 
@@ -279,7 +353,9 @@ class HS3Workspace:
         :meth:`model` with the same arguments.
 
         A shapesys with ``parameters`` ``["u_0", "u_1"]`` maps ``u_1`` to ``("u", 1)``:
-        component 1 of the set ``u``, at ``model.config.par_slice("u").start + 1``.
+        component 1 of the set ``u``, at ``model.config.par_slice("u").start + 1``. For a
+        combined model (a likelihood with unbinned data) every parameter is a scalar of
+        ``model.config.par_order``: ``u_1`` maps to ``("u[1]", 0)``.
 
         Example:
             >>> import relaxed
@@ -292,6 +368,9 @@ class HS3Workspace:
             >>> ws.parameter_map()
             {'mu': ('mu', 0), 'u_0': ('u', 0), 'u_1': ('u', 1)}
         """
+        if has_unbinned(self._doc, self._index, analysis):
+            self.model(analysis, parameter_point)
+            return dict(self._combined[(analysis, parameter_point)].parameters)
         return dict(self.translation(analysis, parameter_point).parameters)
 
     def parameter_vector(

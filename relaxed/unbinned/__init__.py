@@ -4,6 +4,10 @@ r"""Unbinned likelihoods: extended mixtures of normalised distributions of an ob
 :mod:`relaxed.distributions` with their expected numbers of events) and the parameters;
 :func:`events` checks events and lays them out in batches; :func:`fit` finds the
 maximum-likelihood estimate with Hessian uncertainties, differentiable in the events.
+:mod:`relaxed.unbinned.expressions` reads HS3 generic expressions (:func:`parse_expression`)
+and builds HS3's functions (:func:`sum_function`, :func:`product_function`,
+:func:`polynomial_function`) as :class:`Expression`\ s, usable as a component's parameters
+and rates.
 
 Example:
     >>> import numpy as np
@@ -21,6 +25,14 @@ Example:
     [4, 106, 194]
 """
 
+from relaxed.unbinned.expressions import (
+    Expression,
+    as_expression,
+    parse_expression,
+    polynomial_function,
+    product_function,
+    sum_function,
+)
 from relaxed.unbinned.fit import UnbinnedFitResult, covariance, fit
 from relaxed.unbinned.model import (
     Component,
@@ -34,11 +46,17 @@ from relaxed.unbinned.model import (
 __all__ = [
     "Component",
     "Events",
+    "Expression",
     "ExtendedModel",
     "Parameter",
     "UnbinnedConfig",
     "UnbinnedFitResult",
+    "as_expression",
     "covariance",
     "events",
     "fit",
+    "parse_expression",
+    "polynomial_function",
+    "product_function",
+    "sum_function",
 ]
