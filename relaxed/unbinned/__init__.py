@@ -40,6 +40,7 @@ from relaxed.unbinned.model import (
     ExtendedModel,
     Parameter,
     UnbinnedConfig,
+    default_capacity,
     events,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "UnbinnedFitResult",
     "as_expression",
     "covariance",
+    "default_capacity",
     "events",
     "fit",
     "parse_expression",
