@@ -20,6 +20,12 @@
   signal hypothesis of a patch set (:func:`relaxed.infer.grid.hypotest_grid`); ``--plot FILE``
   draws the exclusion contours in the plane of the patch set's two labels
   (:func:`neos.plot.exclusion`).
+- ``neos toys WORKSPACE``: toy-based CLs of ``--poi-value`` with ``--ntoys`` and ``--seed``,
+  and the test statistic of every toy (:mod:`relaxed.infer.toys`); ``--shard I/N`` computes
+  one shard of the toys and writes a partial result, ``--devices`` spreads the toys over local
+  devices. Toys whose fits do not converge are dropped and counted.
+- ``neos merge FILE...``: the partial results of ``neos toys --shard`` combined into exactly
+  the output of one run (missing or repeated shards and files of different inputs are errors).
 
 A WORKSPACE is a pyhf JSON file, or ``-`` for standard input; ``-p/--patch FILE`` (repeatable)
 applies JSON Patch files to the model specification in order, as ``pyhf cls -p``.
@@ -130,6 +136,23 @@ class _Scan(click.ParamType):
         if grid[2] < 2:
             self.fail(f"START,STOP,NUM needs at least 2 points, got {value!r}", param, ctx)
         return grid
+
+
+class _Shard(click.ParamType):
+    name = "I/N"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            index, count = (int(part) for part in str(value).split("/"))
+        except ValueError:
+            self.fail(
+                f"must be I/N (e.g. 2/10: the second of ten shards), got {value!r}", param, ctx
+            )
+        if not 1 <= index <= count:
+            self.fail(f"I/N needs 1 <= I <= N, got {value!r}", param, ctx)
+        return index, count
 
 
 class _FigurePath(click.ParamType):
@@ -312,7 +335,7 @@ def _apply_optimization(mode: str, name: str, params: dict[str, Any]) -> None:
     2.1 s), and for a fast run where the work grows with the input: signal grids (the 64
     eRJR points with upper limits: 15 s instead of 27 s), pseudo-experiments, training."""
     if mode == "auto":
-        many = name in ("train", "grid") or params.get("calctype") == "toybased"
+        many = name in ("train", "grid", "toys") or params.get("calctype") == "toybased"
         mode = "run" if many else "compile"
     from relaxed import cache
 
@@ -531,6 +554,78 @@ def _grid_command(**params: Any) -> Any:
     bounds, with upper_limit_note saying which and why).
     """
     return _dispatch("grid", params)
+
+
+@cli.command("toys", short_help="toy-based CLs and the test-statistic distributions (shardable)")
+@_workspace_options()
+@_option(
+    "--poi-value",
+    "--test-poi",
+    type=_FiniteFloat(),
+    default=1.0,
+    help="the POI value to test (not with --test-stat q0, which tests 0)",
+)
+@_option(
+    "--test-stat",
+    type=click.Choice(["q", "qtilde", "q0"]),
+    default="qtilde",
+    help="test statistic (arXiv:1007.1727): qtilde (q_mu with mu-hat >= 0), q (q_mu), q0 "
+    "(discovery: p-values of mu = 0)",
+)
+@_option("--ntoys", type=click.IntRange(min=1), default=2000, help="toys per hypothesis")
+@_option(
+    "--seed",
+    type=click.IntRange(min=0, max=2**32 - 1),
+    default=0,
+    help="random seed; toy i of a hypothesis depends on (seed, i) only",
+)
+@_option(
+    "--shard",
+    type=_Shard(),
+    default=None,
+    show_default="all toys",
+    help="compute shard I of N (1-based) and write a partial result for 'neos merge'",
+)
+@_option(
+    "--chunk",
+    type=click.IntRange(min=1),
+    default=256,
+    help="toys per device per compiled call (at most --ntoys); shards hold whole chunks, and "
+    "only shards of the same --chunk merge",
+)
+@_option(
+    "--devices",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="all local devices",
+    help="run on the first N local devices (the numbers do not depend on it)",
+)
+@_output_options(json_default=True)
+def _toys_command(**params: Any) -> Any:
+    """Toy-based CLs of a POI value, with the test statistics of every toy.
+
+    WORKSPACE is a pyhf JSON workspace or an HS3 document (--measurement then names its
+    analysis), or - for standard input. The JSON output holds the settings, a fingerprint of
+    the model and data, the observed q and q_A, the test statistic of every toy (s+b and
+    b-only), the indices of the toys whose fits did not converge (dropped and counted: the
+    p-values are fractions of the converged toys) and the result. With --shard I/N it holds
+    the shard's toys only (no result): run the N shards anywhere (a batch array job) and
+    combine their files with 'neos merge', which gives exactly the output of one run.
+    """
+    return _dispatch("toys", params)
+
+
+@cli.command("merge", short_help="combine the partial results of 'neos toys --shard'")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@_output_options(json_default=True)
+def _merge_command(**params: Any) -> Any:
+    """Combine the partial results of 'neos toys --shard I/N' into the result of one run.
+
+    Every shard 1/N .. N/N must be given once; the files must come from the same workspace,
+    settings and seed (missing or repeated shards and files of different inputs are errors
+    naming them). The output equals that of 'neos toys' without --shard, apart from timing.
+    """
+    return _dispatch("merge", params)
 
 
 # -- reading the input ------------------------------------------------------------------------
@@ -1181,6 +1276,149 @@ def _grid(args: SimpleNamespace) -> int:
     return 0
 
 
+def _toys_table(doc: Any) -> str:
+    settings = doc["settings"]
+    poi, value = settings["poi"], settings["poi_value"]
+    toys, observed = doc["toys"], doc["observed"]
+    what = "Discovery p-values p0" if settings["test_stat"] == "q0" else "CLs"
+    head = (
+        f"{what} of {poi} = {value:g} from toys (test statistic {settings['test_stat']}, "
+        f"{settings['ntoys']} toys per hypothesis, seed {settings['seed']})"
+    )
+    rows = [["q observed", _g(observed["q"])], ["q Asimov", _g(observed["q_A"])]]
+    last = toys["first"] + toys["count"] - 1
+    if "shard" in doc:
+        shard = doc["shard"]
+        rows.append(
+            [
+                f"shard {shard['index']}/{shard['count']}",
+                f"toys {toys['first']} .. {last} (combine the shards with neos merge)",
+            ]
+        )
+    failed = f"s+b {len(doc['nonconverged_sb'])}, b-only {len(doc['nonconverged_b'])}"
+    rows.append(["toys not converged", f"{failed} (dropped: p-values from the converged toys)"])
+    result = doc.get("result")
+    if result is not None:
+
+        def number(v: float | None) -> str:
+            return "undefined" if v is None else _g(v)
+
+        if settings["test_stat"] == "q0":
+            rows.append(["p0 observed", number(result["CLsb_obs"])])
+            values = result["CLsb_exp"]
+            name = "p0"
+        else:
+            rows += [
+                ["CLs observed", number(result["CLs_obs"])],
+                ["CLsb observed", number(result["CLsb_obs"])],
+                ["CLb observed", number(result["CLb_obs"])],
+            ]
+            values, name = result["CLs_exp"], "CLs"
+        rows += [
+            [f"{name} expected {s}".rstrip(), number(v)]
+            for s, v in zip(_SIGMAS, values, strict=True)
+        ]
+    return "\n".join([head, *_rows(rows)])
+
+
+def _toys(args: SimpleNamespace) -> int:
+    import time
+
+    import jax
+
+    from relaxed import cache
+    from relaxed.exceptions import InvalidParameters, RelaxedError
+    from relaxed.infer import toys
+
+    is_q0 = args.test_stat == "q0"
+    if is_q0 and "poi_value" in args.explicit and args.poi_value != 0.0:
+        raise UsageError(
+            "--test-stat q0 tests the background-only hypothesis (POI = 0): leave out --poi-value"
+        )
+    poi_value = 0.0 if is_q0 else args.poi_value
+    start = time.perf_counter()
+    local = jax.local_devices()
+    if args.devices is not None and args.devices > len(local):
+        raise UsageError(f"--devices {args.devices}: this machine has {len(local)} local device(s)")
+    _, model, data = _model_and_data(args)
+    _needs_poi(model, args)
+    chunk = min(args.chunk, args.ntoys)
+    first, count, shard = 0, args.ntoys, None
+    if args.shard is not None and args.shard[1] > 1:
+        shard = args.shard
+        nchunks = math.ceil(args.ntoys / chunk)
+        if shard[1] > nchunks:
+            raise UsageError(
+                f"--shard {shard[0]}/{shard[1]}: {args.ntoys} toys in chunks of {chunk} make "
+                f"{nchunks} chunk(s), fewer than {shard[1]} shards; use --chunk "
+                f"{max(args.ntoys // shard[1], 1)} or less"
+            )
+        first, count = toys.shard_range(shard[0] - 1, shard[1], args.ntoys, chunk)
+    settings = {
+        "poi": model.config.poi_name,
+        "poi_value": poi_value,
+        "test_stat": args.test_stat,
+        "ntoys": args.ntoys,
+        "seed": args.seed,
+        "chunk": chunk,
+        "compiled_for": cache.optimize_for(),
+    }
+    try:
+        stats = toys.toy_stats(
+            poi_value,
+            data,
+            model,
+            test_stat=args.test_stat,
+            ntoys=count,
+            first=first,
+            key=jax.random.PRNGKey(args.seed),
+            chunk=chunk,
+            devices=args.devices,
+        )
+        doc = toys.to_document(stats, settings, toys.fingerprint(model, data), shard=shard)
+    except RelaxedError as err:
+        where = "--poi-value" if isinstance(err, InvalidParameters) else ""
+        raise _failure(err, where) from err
+    if not doc["observed"]["converged"]:
+        raise _ResultError(
+            "toys: a fit to the observed or the Asimov data (or a fit that makes the toys) did "
+            "not converge"
+        )
+    doc["timing"] = {
+        "wall_s": time.perf_counter() - start,
+        "devices": [str(d) for d in local[: args.devices or len(local)]],
+    }
+    _output(doc, args, _toys_table)
+    return 0
+
+
+def _merge(args: SimpleNamespace) -> int:
+    from relaxed.exceptions import RelaxedError
+    from relaxed.infer import toys
+
+    _check_one_stdin(*args.files)
+    if args.output_file is not None:
+        target = Path(args.output_file).resolve()
+        for path in args.files:
+            if path != _STDIN and Path(path).resolve() == target:
+                raise UsageError(f"--output-file {args.output_file} is one of the inputs")
+    docs = [_read_json(path) for path in args.files]
+    names = [_display(path) for path in args.files]
+    try:
+        doc = toys.merge_documents(docs, names)
+    except RelaxedError as err:
+        raise UsageError(f"merge: {err}") from err
+    timings = [d.get("timing") if isinstance(d, Mapping) else None for d in docs]
+    order = sorted(range(len(docs)), key=lambda i: docs[i]["toys"]["first"])
+    seconds = [t.get("wall_s") for t in timings if isinstance(t, Mapping)]
+    doc["timing"] = {
+        "wall_s": sum(s for s in seconds if isinstance(s, int | float)),
+        "shards": [timings[i] for i in order],
+    }
+    _output(doc, args, _toys_table)
+    return 0
+
+
 def _train(args: SimpleNamespace) -> int:
     from neos.train import TrainConfig, TrainingError, TrainingInterrupted, load_config, train
     from relaxed.exceptions import RelaxedError
@@ -1274,6 +1512,8 @@ _RUNNERS: dict[str, Callable[[SimpleNamespace], int]] = {
     "cls": _cls,
     "upper-limit": _upper_limit,
     "grid": _grid,
+    "toys": _toys,
+    "merge": _merge,
 }
 
 

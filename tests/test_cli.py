@@ -645,6 +645,18 @@ def _normalised_help(capsys, argv):
         (["fit"], ["[default: (free)]", "[default: json]", "[default: (standard output)]"]),
         (["inspect"], ["[default: table]", "--measurement TEXT"]),
         (["grid"], ["BKGONLY PATCHSET", "[default: 1.0]", "--upper-limits", "[default: 0.05]"]),
+        (
+            ["toys"],
+            [
+                "--shard I/N",
+                "[default: (all toys)]",
+                "[default: 256; x>=1]",
+                "[default: 0; 0<=x<=4294967295]",
+                "[default: (all local devices); x>=1]",
+                "[default: json]",
+            ],
+        ),
+        (["merge"], ["neos merge [OPTIONS] FILE...", "apart from timing"]),
     ],
 )
 def test_help_shows_the_defaults(capsys, argv, defaults):
@@ -707,6 +719,10 @@ def test_cache_options(files, capsys, tmp_path, restore_cache):
         (["cls", "{ws}", "--json", "--plot", "x.txt"], "unknown image suffix '.txt'"),
         (["upper-limit", "{ws}", "--scan", "3,0,5"], "finite START < STOP"),
         (["grid", "{ws}"], "Missing argument 'PATCHSET'."),
+        (["toys", "{ws}", "--shard", "2"], "must be I/N (e.g. 2/10: the second of ten shards)"),
+        (["toys", "{ws}", "--shard", "0/3"], "I/N needs 1 <= I <= N, got '0/3'"),
+        (["toys", "{ws}", "--seed", "-1"], "--seed"),
+        (["merge"], "Missing argument 'FILE...'."),
     ],
 )
 def test_usage_errors_are_one_line(files, capsys, argv, message):

@@ -6,10 +6,20 @@ a JAX array, jit-able, vmap-able and differentiable. :func:`fit_summary` (module
 
 Inputs are checked before anything is computed (:mod:`relaxed.infer.checks`); inside
 ``jax.jit``/``vmap``/``grad`` the checks cannot raise, and :func:`checked` turns them into the
-same errors after a compiled call.
+same errors after a compiled call. :mod:`relaxed.infer.toys` runs toys in chunks, over
+several devices, or in shards on several machines, with the numbers of one run.
 """
 
-from relaxed.infer import calculators, checks, grid, intervals, mle, summary, test_statistics
+from relaxed.infer import (
+    calculators,
+    checks,
+    grid,
+    intervals,
+    mle,
+    summary,
+    test_statistics,
+    toys,
+)
 from relaxed.infer.checks import checked
 from relaxed.infer.hypotest import hypotest
 from relaxed.infer.intervals import upper_limit
@@ -23,6 +33,7 @@ __all__ = [
     "calculators",
     "intervals",
     "grid",
+    "toys",
     "summary",
     "hypotest",
     "upper_limit",

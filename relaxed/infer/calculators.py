@@ -28,10 +28,17 @@ and the expected band evaluates the same at :math:`t = N` for :math:`N \in (2, 1
 **Toys**. Pseudo-data are sampled from the model at the conditional fits for the tested
 :math:`\mu` and for the background-only value (main bins Poisson, auxiliary data from the
 constraints: Normal for Gaussian constraints, Poisson for Poisson constraints). All toys are
-generated and fitted in one vmapped, jit-compiled call. :math:`p`-values are tail fractions,
-:math:`p = \#\{q_i \ge q_\text{obs}\}/N`; the expected band is the
-:math:`(2.275, 15.87, 50, 84.13, 97.72)` percentiles of the :math:`p`-values computed for each
-background-only toy taken as the observation.
+generated and fitted in one vmapped, jit-compiled call (:mod:`relaxed.infer.toys` runs them in
+chunks, over several devices or as shards on several machines, with the same numbers).
+:math:`p`-values are tail fractions, :math:`p = \#\{q_i \ge q_\text{obs}\}/N`; the expected
+band is the :math:`(2.275, 15.87, 50, 84.13, 97.72)` percentiles of the :math:`p`-values
+computed for each background-only toy taken as the observation.
+
+A toy whose free or conditional fit does not converge is dropped from its distribution and
+counted (``HypoTestResult.nonconverged_sb``, ``nonconverged_b``; pyhf issue #1427): the tail
+fractions and percentiles above are taken over the :math:`N' \le N` converged toys of each
+hypothesis. Averaging a failed fit in would bias the tails (a fit stopped early has a
+too-large :math:`-2\log L`, hence a too-large test statistic).
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ __all__ = [
     "HypoTestFitResults",
     "HypoTestResult",
     "ToyCalculator",
+    "ToyStats",
     "asymptotic_result",
     "generate_asimov_data",
     "sample_data",
@@ -260,7 +268,12 @@ class HypoTestResult(NamedTuple):
         q, q_A: the test statistic on the observed and on the Asimov data.
         converged: whether every fit behind the result converged (``hypotest`` raises
             :class:`~relaxed.exceptions.FailedMinimization` when it is false on concrete
-            values).
+            values). For toys: the fits to the observed and the Asimov data and the fits
+            that make the toys, and at least one toy of each hypothesis; toys whose own fits
+            fail are dropped and counted instead (``nonconverged_sb``, ``nonconverged_b``).
+        nonconverged_sb, nonconverged_b: toys (signal plus background, background only)
+            whose fits did not converge: left out of the distributions, so the
+            :math:`p`-values are fractions of the converged toys (0 for asymptotics).
 
     Example:
         >>> import relaxed
@@ -286,6 +299,8 @@ class HypoTestResult(NamedTuple):
     q: Array
     q_A: Array
     converged: Array = True
+    nonconverged_sb: Array = 0
+    nonconverged_b: Array = 0
 
 
 def _pvalues(teststat: Array, sb: Any, b: Any) -> tuple[Array, Array, Array]:
@@ -591,6 +606,112 @@ def sample_data(pdf: Model, pars: ArrayLike, key: Array, ntoys: int, first: int 
     return jax.vmap(pdf.sample, in_axes=(None, 0))(pars, keys)
 
 
+class ToyStats(NamedTuple):
+    r"""The test statistics of toys ``first, ..., first + n - 1`` of both hypotheses, and of
+    the observed and the Asimov data: what a toy calculation (or one shard of it) computes
+    before the :math:`p`-values.
+
+    Toy :math:`i` of the signal-plus-background (background-only) hypothesis is drawn with
+    ``jax.random.fold_in(k, i)``, ``k`` the first (second) half of ``jax.random.split(key)``
+    (:func:`relaxed.infer.protocol.toy_keys`): the arrays of any split of the toys concatenate
+    to those of one run. :func:`relaxed.infer.toys.merge_toy_stats` joins parts and
+    :func:`relaxed.infer.toys.toy_pvalues` turns the whole into a :class:`HypoTestResult`.
+
+    Attributes:
+        q, q_A: the test statistic of the observed data and of the Asimov data.
+        converged: whether the fits behind ``q`` and ``q_A`` (the conditional fits at the two
+            hypotheses that make the toys and the Asimov data, the free and conditional fits
+            to the observed and the Asimov data) converged.
+        sb, b: the test statistics of the toys, shape (n,) each.
+        sb_converged, b_converged: per toy, whether both of its fits converged; the others
+            are dropped from the distributions (and counted).
+        first: the global index of the first toy.
+
+    Example:
+        >>> stats = ToyStats(jnp.asarray(1.0), jnp.asarray(2.0), jnp.asarray(True),
+        ...                  jnp.zeros(3), jnp.ones(3), jnp.ones(3, bool), jnp.ones(3, bool))
+        >>> stats.first, stats.sb.shape
+        (0, (3,))
+    """
+
+    q: Array
+    q_A: Array
+    converged: Array
+    sb: Array
+    b: Array
+    sb_converged: Array
+    b_converged: Array
+    first: int = 0
+
+
+def _hypothesis_fits(
+    pdf: Model, data: Array, poi_test: Array, init: Array, config: _Config, test_stat: str
+) -> tuple[Array, Array, Array]:
+    """(mu of the test statistic, the conditional fits to the data at the signal-plus-
+    background and at the background-only POI values (shape (2, npars)), converged)."""
+    poi = pdf.config.poi_index
+    bkg_mu = 1.0 if test_stat == "q0" else 0.0
+    mu = jnp.zeros((), jnp.float64) if test_stat == "q0" else poi_test
+    inits = jnp.stack([_poi_init(init, poi, poi_test), _poi_init(init, poi, bkg_mu)])
+    settings, nstarts = config.settings, config.solver.nstarts
+    hypo = mle.fit_batch(pdf, jnp.stack([data, data]), inits, jnp.ones(2, bool), settings, nstarts)
+    return mu, hypo.bestfit, jnp.all(hypo.converged)
+
+
+def _set_stats(
+    pdf: Model, sets: Array, mu: Array, init: Array, config: _Config, test_stat: str
+) -> tuple[Array, Array]:
+    """The test statistic of each data set in ``sets`` (n, ndata) from its conditional and
+    free fits (one vmapped solver), and whether both fits converged, shape (n,) each."""
+    poi = pdf.config.poi_index
+    nsets = sets.shape[0]
+    cond_init = _poi_init(init, poi, mu)
+    fits = mle.fit_batch(
+        pdf,
+        jnp.repeat(sets, 2, axis=0),
+        jnp.tile(jnp.stack([cond_init, init]), (nsets, 1)),
+        jnp.tile(jnp.asarray([True, False]), nsets),
+        config.settings,
+        config.solver.nstarts,
+    )
+    nll = fits.twice_nll.reshape(nsets, 2)
+    muhat = fits.bestfit[:, poi].reshape(nsets, 2)[:, 1]
+    stats = from_fits(test_stat, mu, nll[:, 0], nll[:, 1], muhat)
+    return stats, jnp.all(fits.converged.reshape(nsets, 2), axis=1)
+
+
+def _observed_stats(
+    pdf: Model, data: Array, poi_test: Array, init: Array, config: _Config, test_stat: str
+) -> tuple[Array, Array, Array, Array, Array]:
+    """(q, q_A, converged, the parameters the toys are drawn at (2, npars), mu): the fits of
+    a toy calculation that do not involve toys (the same in every shard)."""
+    mu, pars, hypo_ok = _hypothesis_fits(pdf, data, poi_test, init, config, test_stat)
+    # the Asimov data of pyhf's toy calculator (generate_asimov_data at the background value)
+    sets = jnp.stack([data, pdf.expected_data(pars[1])])
+    stats, ok = _set_stats(pdf, sets, mu, init, config, test_stat)
+    return stats[0], stats[1], hypo_ok & ok[0] & ok[1], pars, mu
+
+
+def _toy_chunk(
+    pdf: Model,
+    pars: Array,
+    mu: Array,
+    init: Array,
+    keys_sb: Array,
+    keys_b: Array,
+    config: _Config,
+    test_stat: str,
+) -> tuple[Array, Array, Array, Array]:
+    """(q of the s+b toys, q of the b-only toys, converged, converged) for toys drawn with
+    ``keys_sb`` and ``keys_b`` (n keys each) at ``pars[0]`` and ``pars[1]``: one vmapped
+    solver of 4n lanes. Each lane depends on its own toy only."""
+    n = keys_sb.shape[0]
+    draw = jax.vmap(pdf.sample, in_axes=(None, 0))
+    sets = jnp.concatenate([draw(pars[0], keys_sb), draw(pars[1], keys_b)])
+    stats, ok = _set_stats(pdf, sets, mu, init, config, test_stat)
+    return stats[:n], stats[n:], ok[:n], ok[n:]
+
+
 def _toy_stats(
     pdf: Model,
     data: Array,
@@ -600,18 +721,12 @@ def _toy_stats(
     config: _Config,
     test_stat: str,
     ntoys: int,
-) -> tuple[Array, Array, EmpiricalDistribution, EmpiricalDistribution, Array]:
-    """(q_obs, q_A, s+b distribution, b-only distribution, converged): the two conditional
-    fits share one vmapped call, and the free and conditional fits to the observed data, the
-    Asimov data and all toys another."""
-    settings = config.settings
-    nstarts = config.solver.nstarts
-    poi = pdf.config.poi_index
-    bkg_mu = 1.0 if test_stat == "q0" else 0.0
-    mu = jnp.zeros((), jnp.float64) if test_stat == "q0" else poi_test
-    inits = jnp.stack([_poi_init(init, poi, poi_test), _poi_init(init, poi, bkg_mu)])
-    hypo = mle.fit_batch(pdf, jnp.stack([data, data]), inits, jnp.ones(2, bool), settings, nstarts)
-    pars = hypo.bestfit
+) -> ToyStats:
+    """Toys 0 .. ntoys - 1 of both hypotheses in one call (traceable): the two conditional
+    fits that make the toys share one vmapped solver, and the free and conditional fits to
+    the observed data, the Asimov data and all toys another (each lane depends on its own
+    data set only, so the numbers are those of :func:`relaxed.infer.toys.toy_stats`)."""
+    mu, pars, hypo_ok = _hypothesis_fits(pdf, data, poi_test, init, config, test_stat)
     ksig, kbkg = jax.random.split(key)
     sets = jnp.concatenate(
         [
@@ -621,27 +736,43 @@ def _toy_stats(
             sample_data(pdf, pars[1], kbkg, ntoys),
         ]
     )
-    nsets = sets.shape[0]
-    cond_init = _poi_init(init, poi, mu)
-    fits = mle.fit_batch(
-        pdf,
-        jnp.repeat(sets, 2, axis=0),
-        jnp.tile(jnp.stack([cond_init, init]), (nsets, 1)),
-        jnp.tile(jnp.asarray([True, False]), nsets),
-        settings,
-        nstarts,
+    stats, ok = _set_stats(pdf, sets, mu, init, config, test_stat)
+    n = ntoys + 2
+    return ToyStats(
+        stats[0], stats[1], hypo_ok & ok[0] & ok[1], stats[2:n], stats[n:], ok[2:n], ok[n:]
     )
-    nll = fits.twice_nll.reshape(nsets, 2)
-    muhat = fits.bestfit[:, poi].reshape(nsets, 2)[:, 1]
-    stats = from_fits(test_stat, mu, nll[:, 0], nll[:, 1], muhat)
-    converged = jnp.all(hypo.converged) & jnp.all(fits.converged)
-    return (
-        stats[0],
-        stats[1],
-        EmpiricalDistribution(stats[2 : ntoys + 2]),
-        EmpiricalDistribution(stats[ntoys + 2 :]),
-        converged,
-    )
+
+
+def _count_at_least(samples: Array, ok: Array, values: Array) -> Array:
+    r""":math:`\#\{i : \text{ok}_i,\ q_i \ge v\}` for each of ``values`` (sorting, not an
+    n-by-m comparison: the expected band asks it for every toy)."""
+    ordered = jnp.sort(jnp.where(ok, samples, -jnp.inf))
+    below = jnp.searchsorted(ordered, values, side="left")
+    return (ordered.shape[0] - below).astype(samples.dtype)
+
+
+def _masked_pvalues(
+    teststat: Array, stats: ToyStats, nsb: Array, nb: Array
+) -> tuple[Array, Array, Array]:
+    clsb = _count_at_least(stats.sb, stats.sb_converged, teststat) / nsb
+    clb = _count_at_least(stats.b, stats.b_converged, teststat) / nb
+    return clsb, clb, clsb / clb
+
+
+def _masked_percentile(values: Array, ok: Array, percent: Array) -> Array:
+    """The percentiles of the rows of ``values`` (n, k) where ``ok``, column by column, with
+    numpy's "linear" method (the arithmetic of ``jnp.percentile``); NaN without rows."""
+    count = jnp.sum(ok).astype(values.dtype)
+    ordered = jnp.sort(jnp.where(ok[:, None], values, jnp.inf), axis=0)
+    position = percent / 100.0 * (count - 1.0)
+    low, high = jnp.floor(position), jnp.ceil(position)
+    high_weight = position - low
+    low_weight = 1.0 - high_weight
+    last = jnp.maximum(count - 1.0, 0.0)
+    low = jnp.clip(low, 0.0, last).astype(int)
+    high = jnp.clip(high, 0.0, last).astype(int)
+    result = ordered[low] * low_weight[:, None] + ordered[high] * high_weight[:, None]
+    return jnp.where(count > 0, result, jnp.nan)
 
 
 def _expected_toys(sb: EmpiricalDistribution, b: EmpiricalDistribution) -> tuple[Array, ...]:
@@ -650,13 +781,29 @@ def _expected_toys(sb: EmpiricalDistribution, b: EmpiricalDistribution) -> tuple
     return band[:, 0], band[:, 1], band[:, 2]
 
 
-def _toy_pvalues(
-    q: Array, q_A: Array, sb_samples: Array, b_samples: Array, converged: Array = True
-) -> HypoTestResult:
-    sb, b = EmpiricalDistribution(sb_samples), EmpiricalDistribution(b_samples)
-    observed = _pvalues(q, sb, b)
-    expected = _expected_toys(sb, b)
-    return HypoTestResult(*observed, *expected, q, q, q_A, jnp.asarray(converged))
+def _toy_pvalues(stats: ToyStats) -> HypoTestResult:
+    """The :math:`p`-values from the converged toys (traceable): tail fractions among them,
+    and the expected band from the converged background-only toys."""
+    nsb = jnp.sum(stats.sb_converged).astype(stats.sb.dtype)
+    nb = jnp.sum(stats.b_converged).astype(stats.b.dtype)
+    observed = _masked_pvalues(stats.q, stats, nsb, nb)
+    each = jnp.stack(_masked_pvalues(stats.b, stats, nsb, nb), axis=1)  # (ntoys, 3)
+    band = _masked_percentile(each, stats.b_converged, jnp.asarray(NORMAL_PERCENTILES))
+    failed_sb = stats.sb.shape[0] - jnp.sum(stats.sb_converged)
+    failed_b = stats.b.shape[0] - jnp.sum(stats.b_converged)
+    converged = jnp.asarray(stats.converged) & (nsb > 0) & (nb > 0)
+    return HypoTestResult(
+        *observed,
+        band[:, 0],
+        band[:, 1],
+        band[:, 2],
+        stats.q,
+        stats.q,
+        stats.q_A,
+        converged,
+        failed_sb,
+        failed_b,
+    )
 
 
 def _toy_result(
@@ -670,8 +817,7 @@ def _toy_result(
     ntoys: int,
 ) -> HypoTestResult:
     """Traceable: the toys and their fits, then the tail counts."""
-    q, q_A, sb, b, converged = _toy_stats(pdf, data, poi_test, init, key, config, test_stat, ntoys)
-    return _toy_pvalues(q, q_A, sb.samples, b.samples, converged)
+    return _toy_pvalues(_toy_stats(pdf, data, poi_test, init, key, config, test_stat, ntoys))
 
 
 _toy_result_jit = jax.jit(_toy_result, static_argnums=(5, 6, 7))
@@ -703,8 +849,11 @@ def toy_result(
     and fitted in one jit-compiled vmapped call (``key`` defaults to ``PRNGKey(0)``).
 
     :math:`\mathrm{CL}_{s+b} = \#\{q^{s+b}_i \ge q_\text{obs}\}/N`,
-    :math:`\mathrm{CL}_b = \#\{q^{b}_i \ge q_\text{obs}\}/N`. Inputs are checked as in
-    :func:`relaxed.infer.hypotest`; ``ntoys`` must be a positive integer.
+    :math:`\mathrm{CL}_b = \#\{q^{b}_i \ge q_\text{obs}\}/N`, over the toys whose fits
+    converged (the others are counted in ``nonconverged_sb``/``nonconverged_b``). Inputs are
+    checked as in :func:`relaxed.infer.hypotest`; ``ntoys`` must be a positive integer.
+    :func:`relaxed.infer.toys.toy_stats` computes the same toys in chunks, on several devices
+    or in shards.
 
     Example:
         >>> import relaxed
@@ -771,14 +920,17 @@ class ToyCalculator:
         self.test_stat = test_stat
         self.track_progress = track_progress  # accepted for pyhf compatibility; unused
         self.key = _key(key)
+        #: toys (s+b, b-only) left out of the last :meth:`distributions` (fits not converged)
+        self.nonconverged: tuple[int, int] = (0, 0)
 
     def distributions(
         self, poi_test: ArrayLike, track_progress: bool | None = None
     ) -> tuple[EmpiricalDistribution, EmpiricalDistribution]:
         """Sampled test statistics under signal plus background and background only
-        (``poi_test`` checked as in :meth:`teststatistic`)."""
+        (``poi_test`` checked as in :meth:`teststatistic`): the toys whose fits converged
+        (the others are dropped; their numbers are in :attr:`nonconverged`)."""
         checks.check_poi(poi_test, self.pdf, self._config.bounds)
-        return _toy_stats_jit(
+        stats = _toy_stats_jit(
             self.pdf,
             self.data,
             jnp.asarray(poi_test, dtype=jnp.float64),
@@ -787,7 +939,10 @@ class ToyCalculator:
             self._config,
             self.test_stat,
             self.ntoys,
-        )[2:4]
+        )
+        sb_ok, b_ok = np.asarray(stats.sb_converged), np.asarray(stats.b_converged)
+        self.nonconverged = (int((~sb_ok).sum()), int((~b_ok).sum()))
+        return EmpiricalDistribution(stats.sb[sb_ok]), EmpiricalDistribution(stats.b[b_ok])
 
     def teststatistic(self, poi_test: ArrayLike) -> Array:
         """The test statistic :math:`q` of the observed data."""

@@ -13,6 +13,7 @@ both and to the model's arrays (asymptotics).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -130,8 +131,9 @@ def _assembled(
     init: Array,
     key: Array,
     config: calculators._Config,
-) -> tuple[Any, Array]:
-    """One compiled call: the test, pyhf's return tuple and the converged flag."""
+) -> tuple[Any, Array, Array]:
+    """One compiled call: the test, pyhf's return tuple, the converged flag and the numbers
+    of toys (s+b, b-only) left out because their fits did not converge."""
     kw = dict(opts)
     if calctype == "asymptotics":
         result = calculators._asymptotic_result(
@@ -141,7 +143,8 @@ def _assembled(
         result = calculators._toy_result(
             pdf, data, poi, init, key, config, test_stat, kw.get("ntoys", 2000)
         )
-    return _assemble(result, test_stat == "q0", *flags), result.converged
+    dropped = jnp.stack([result.nonconverged_sb, result.nonconverged_b])
+    return _assemble(result, test_stat == "q0", *flags), result.converged, dropped
 
 
 _assembled_jit = jax.jit(_assembled, static_argnums=(0, 1, 2, 3, 9))
@@ -206,6 +209,9 @@ def hypotest(
             Non-integer counts are valid.
         relaxed.exceptions.FailedMinimization: a fit did not converge (on concrete values;
             inside ``jit``/``vmap`` use :func:`hypotest_result` and its ``converged`` flag).
+            With toys: a fit to the observed or the Asimov data, or one that makes the toys;
+            a toy whose own fits do not converge is left out of the :math:`p`-values instead
+            (a ``RuntimeWarning`` says how many; :func:`hypotest_result` has the counts).
 
     Inside ``jit``/``vmap``/``grad`` nothing can be raised and the numbers returned for
     invalid inputs are meaningless, not NaN: a ``poi_test`` outside the bounds is tested as
@@ -246,14 +252,14 @@ def hypotest(
     leaves, treedef = jax.tree_util.tree_flatten(model)
     traced = any(isinstance(x, jax.core.Tracer) for x in (*leaves, data, poi, init))
     if traced:
-        returns, converged = _assembled_jit(*static, model, data, poi, init, key, config)
+        returns, converged, dropped = _assembled_jit(*static, model, data, poi, init, key, config)
     else:  # through the program stored on disk: a new process does not trace again
 
         def flat(leaves: list[Array], data: Array, poi: Array, init: Array, key: Array) -> Any:
             m = jax.tree_util.tree_unflatten(treedef, leaves)
             return _assembled(*static, m, data, poi, init, key, config)
 
-        returns, converged = cache.compiled_call(
+        returns, converged, dropped = cache.compiled_call(
             "hypotest",
             flat,
             (static, config, model.structure_key),
@@ -264,10 +270,27 @@ def hypotest(
             key,
         )
     check_converged(_Converged(converged), "a fit of the hypothesis test")
+    _warn_dropped(dropped, kwargs.get("ntoys"))
     return returns
 
 
 _NO_KEY = np.zeros(2, dtype=np.uint32)
+
+
+def _warn_dropped(dropped: Array, ntoys: int | None) -> None:
+    """Say how many toys were dropped because their fits did not converge (concrete values;
+    :func:`hypotest_result` has the counts)."""
+    if isinstance(dropped, jax.core.Tracer):
+        return
+    sb, b = (int(n) for n in np.asarray(dropped))
+    if sb or b:
+        warnings.warn(
+            f"hypotest: the fits of {sb} of {ntoys} signal-plus-background toys and {b} of "
+            f"{ntoys} background-only toys did not converge; they are left out of the "
+            "p-values (hypotest_result gives the counts)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 class _Converged(NamedTuple):
