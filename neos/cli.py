@@ -695,6 +695,27 @@ def _hs3_workspace(path: str, doc: Any, analysis: str | None) -> tuple[Any, Any]
     return _load_workspace(path, doc=spec), settings
 
 
+def _has_unbinned_data(doc: Any) -> bool:
+    data = doc.get("data") if isinstance(doc, dict) else None
+    return isinstance(data, list) and any(
+        isinstance(d, dict) and d.get("type") == "unbinned" for d in data
+    )
+
+
+def _hs3_combined(path: str, doc: Any, analysis: str | None) -> tuple[Any, Any, Any]:
+    """An HS3 analysis with unbinned data: its :class:`relaxed.combined.CombinedModel` and
+    data, read directly (HS3 workspace, model, data)."""
+    import relaxed
+    from relaxed.exceptions import RelaxedError
+
+    try:
+        ws = relaxed.hs3.load(doc)
+        model = ws.model(analysis=analysis)
+        return ws, model, ws.data(model)
+    except RelaxedError as err:
+        raise _hs3_error(path, err) from err
+
+
 def _read_patch(path: str) -> list[Any]:
     patch = _read_json(path, "--patch ")
     if not (
@@ -740,6 +761,8 @@ def _model_and_data(args: SimpleNamespace) -> tuple[Any, Any, Any]:
                 f"--patch: JSON Patches apply to pyhf JSON workspaces; "
                 f"{_display(args.workspace)} is an HS3 document (convert it with 'neos convert')"
             )
+        if _has_unbinned_data(doc):  # a combined likelihood: no pyhf translation exists
+            return _hs3_combined(args.workspace, doc, measurement)
         ws, settings = _hs3_workspace(args.workspace, doc, measurement)
         measurement = None  # the translation's only measurement is the analysis
     else:
@@ -901,11 +924,51 @@ def _convert(args: SimpleNamespace) -> int:
     return 0
 
 
+def _inspect_combined(args: SimpleNamespace, ws: Any, model: Any) -> int:
+    """``neos inspect`` of an HS3 likelihood with unbinned data: its parts and parameters."""
+    cfg = model.config
+    info = {
+        "format": "HS3",
+        "model": repr(model),
+        "parts": {name: part.describe_data() for name, part in model.parts.items()},
+        "poi": cfg.poi_name,
+        "parameters": [
+            {"name": n, "init": i, "bounds": list(b), "fixed": f}
+            for n, i, b, f in zip(
+                cfg.par_names,
+                cfg.suggested_init(),
+                cfg.suggested_bounds(),
+                cfg.suggested_fixed(),
+                strict=True,
+            )
+        ],
+    }
+
+    def table(info: Any) -> str:
+        rows = [f"  {name}: {text}" for name, text in info["parts"].items()]
+        pars = [
+            f"  {p['name']:<20} init {p['init']:<10.6g} bounds {p['bounds']}"
+            + (" (fixed)" if p["fixed"] else "")
+            for p in info["parameters"]
+        ]
+        return "\n".join(
+            [ws.summary(), "", f"Model of the analysis: {info['model']}", "Parts (data layout):"]
+            + rows
+            + [f"Parameters ({len(pars)}; POI: {info['poi']}):"]
+            + pars
+        )
+
+    _output(info, args, table)
+    return 0
+
+
 def _inspect(args: SimpleNamespace) -> int:
     from relaxed.histfactory.summary import describe, format_summary
 
     ws, model, data = _model_and_data(args)
     hs3 = _is_hs3(args.document)
+    if not hasattr(model.config, "nmaindata"):  # a combined (binned + unbinned) likelihood
+        return _inspect_combined(args, ws, model)
     info = describe(model, data[: model.config.nmaindata])
     info["format"] = "HS3" if hs3 else "pyhf"
     info["measurement"] = ws.get_measurement(None if hs3 else args.measurement)["name"]

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import math
 import re
 import warnings
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -762,3 +764,28 @@ def test_combined_errors() -> None:
     _raises(
         doc, HS3NotSupported, "data[0]", "unbinned data ('obs') for a histfactory_dist", "model"
     )
+
+
+def test_cli_reads_a_combined_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`neos inspect` and `neos cls` on an HS3 likelihood with unbinned data: the CLS equal
+    the library's on the same document."""
+    from neos.cli import main
+
+    doc = copy.deepcopy(_combined_doc())
+    names = _mentioned(doc)
+    for domain in doc["domains"]:
+        domain["axes"] = [a for a in domain["axes"] if a["name"] in names]
+    for point in doc["parameter_points"]:
+        point["parameters"] = [p for p in point["parameters"] if p["name"] in names]
+    path = tmp_path / "combined.json"
+    path.write_text(json.dumps(doc))
+    assert main(["inspect", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["poi"] == "mu" and set(info["parts"]) == {"binned", "CR"}
+    assert main(["cls", str(path), "--poi-value", "1.5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ws = load(doc)
+    model = ws.model()
+    cls_obs, band = relaxed.infer.hypotest(1.5, ws.data(model), model, return_expected_set=True)
+    assert out["CLs_obs"] == pytest.approx(float(cls_obs), rel=1e-12)
+    np.testing.assert_allclose(out["CLs_exp"], [float(b) for b in band], rtol=1e-12)
