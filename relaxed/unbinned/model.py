@@ -52,10 +52,11 @@ __all__ = [
 
 
 @runtime_checkable
-class Expression(Protocol):
-    """A function of named parameters (an HS3 ``sum``, ``product``, ``polynomial`` or
-    ``generic_function``): ``parameters``, the names it reads, and ``expr(values)`` with
-    ``values`` a mapping from those names to scalars."""
+class ParameterFunction(Protocol):
+    """What a component needs of a function of named parameters (an HS3 ``sum``,
+    ``product``, ``polynomial`` or ``generic_function``; e.g.
+    :class:`relaxed.unbinned.expressions.Expression`): ``parameters``, the names it reads,
+    and ``f(values)`` with ``values`` a mapping from those names to scalars."""
 
     parameters: tuple[str, ...]
 
@@ -64,13 +65,13 @@ class Expression(Protocol):
 
 #: A parameter reference: a parameter's name, a constant, a function of parameters, or a
 #: sequence of references (an array field such as a polynomial's coefficients).
-Ref = str | float | Expression | Sequence["Ref"]
+Ref = str | float | ParameterFunction | Sequence["Ref"]
 
 
 def _names(ref: Ref) -> set[str]:
     if isinstance(ref, str):
         return {ref}
-    if isinstance(ref, Expression):
+    if isinstance(ref, ParameterFunction):
         return set(ref.parameters)
     if isinstance(ref, Sequence):
         return set().union(*(_names(r) for r in ref))
@@ -215,7 +216,7 @@ def events(
 def _resolve(ref: Ref, index: Mapping[str, int], pars: Array) -> Array:
     if isinstance(ref, str):
         return pars[index[ref]]
-    if isinstance(ref, Expression):
+    if isinstance(ref, ParameterFunction):
         return jnp.asarray(ref({n: pars[index[n]] for n in ref.parameters}), dtype=jnp.float64)
     if isinstance(ref, Sequence):
         return jnp.stack([_resolve(r, index, pars) for r in ref])
