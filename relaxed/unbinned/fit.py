@@ -6,6 +6,12 @@ fit is differentiable in the events and their weights (implicit differentiation 
 minimum, :math:`\partial\hat\theta/\partial x = -H^{-1}\,\partial_x\nabla_\theta(-2\log L)`),
 and reports the uncertainties :math:`\sigma_i = \sqrt{V_{ii}}` of the covariance
 :math:`V = 2 H^{-1}`, :math:`H = \partial^2(-2\log L)/\partial\theta^2` (MINUIT's HESSE).
+
+The derivatives come from one pass over the events each (:mod:`relaxed.unbinned.derivatives`).
+The Newton steps use by default the outer product of the per-event gradients (Fisher scoring:
+first derivatives only, positive semi-definite); the exact Hessian enters at the minimum, for
+the uncertainties, and, when the fit is traced (``jit``/``grad``/``vmap``), in exact Newton
+steps from the scoring's minimum (two more passes), which carry the implicit derivatives.
 """
 
 from __future__ import annotations
@@ -20,12 +26,22 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
-from relaxed.exceptions import FailedMinimization, InvalidParameters
+from relaxed.exceptions import FailedMinimization, InvalidArgument, InvalidParameters
 from relaxed.infer.linalg import inv_spd
 from relaxed.infer.newton import NewtonSettings, minimize
+from relaxed.unbinned.derivatives import (
+    CURVATURES,
+    chunks,
+    nll_objective,
+    value_grad_hessian,
+    value_grad_outer,
+)
 from relaxed.unbinned.model import Events, ExtendedModel
 
-__all__ = ["UnbinnedFitResult", "fit", "covariance"]
+__all__ = ["UnbinnedFitResult", "fit", "covariance", "SCORING_MAXITER"]
+
+#: At most this many Fisher-scoring steps (``curvature="outer"``) before the exact Newton steps.
+SCORING_MAXITER = 25
 
 
 class UnbinnedFitResult(NamedTuple):
@@ -54,23 +70,51 @@ def covariance(model: ExtendedModel, pars: ArrayLike, data: Events, fixed: Array
         4.0
     """
     pars = jnp.asarray(pars, dtype=jnp.float64)
-    h = jax.hessian(model.twice_nll)(pars, data)
+    h = 2.0 * value_grad_hessian(model, pars, data)[2]
     both = ~fixed[:, None] & ~fixed[None, :]
     h = jnp.where(both, h, 0.0) + jnp.diag(jnp.where(fixed, 1.0, 0.0))
     return jnp.where(both, 2.0 * inv_spd(h), 0.0)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
+@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
 def _fit(
-    model: ExtendedModel, data: Events, init: Array, settings: NewtonSettings
+    model: ExtendedModel,
+    data: Events,
+    init: Array,
+    settings: NewtonSettings,
+    curvature: str,
+    differentiable: bool,
 ) -> UnbinnedFitResult:
+    data = chunks(data)
     # the solver's tolerances are absolute, in units of the objective; per event they mean
     # the same for 10 events and for 10^7 (the sum's rounding grows with the number)
     scale = jnp.maximum(jnp.sum(jnp.abs(data.w)), 1.0)
-    per_event = lambda p, t: model.twice_nll(p, t[0]) / t[1]  # noqa: E731
-    result = minimize(per_event, (data, scale), init, settings)
-    result = result._replace(fun=result.fun * scale)
+    theta = (data, scale)
+    exact = nll_objective(model, "exact")
+    per_event = lambda p, t: 2.0 * exact(p, t[0]) / t[1]  # noqa: E731
     fixed = jnp.asarray(settings.fixed)
+    if curvature == "exact" and settings.method == "newton":
+        result = minimize(per_event, theta, init, settings)
+    elif settings.method == "bfgs":
+        second = value_grad_hessian if curvature == "exact" else value_grad_outer
+        start = lambda p, t: 2.0 * second(model, p, t[0])[2] / t[1]  # noqa: E731
+        result = minimize(per_event, theta, init, settings, curvature=start)
+    else:
+        # Newton steps on the outer-product curvature (Fisher scoring: one forward pass, no
+        # second derivatives, positive semi-definite) on data that carry no derivative
+        outer = nll_objective(model, "outer")
+        steps = lambda p, t: 2.0 * outer(p, t[0]) / t[1]  # noqa: E731
+        scoring_settings = settings._replace(maxiter=min(settings.maxiter, SCORING_MAXITER))
+        result = minimize(steps, jax.lax.stop_gradient(theta), init, scoring_settings)
+        if differentiable:
+            # then exact Newton steps from there (from a converged start: two passes), which
+            # carry the implicit derivatives and finish a scoring that did not converge; a
+            # result nobody differentiates (concrete events) needs them only when the
+            # scoring did not converge (fit() then calls the exact fit from where it stopped)
+            start = jnp.where(fixed, init, jax.lax.stop_gradient(result.x))
+            exact_result = minimize(per_event, theta, start, settings)
+            result = exact_result._replace(nit=exact_result.nit + result.nit)
+    result = result._replace(fun=result.fun * scale)
     cov = covariance(model, result.x, data, fixed)
     sigma = jnp.sqrt(jnp.clip(jnp.diagonal(cov), 0.0))
     safe = jnp.where(sigma > 0, sigma, 1.0)
@@ -86,13 +130,25 @@ def fit(
     method: str = "newton",
     maxiter: int = 200,
     tolerance: float = 1e-10,
+    curvature: str = "outer",
 ) -> UnbinnedFitResult:
     r"""The maximum-likelihood fit :math:`\hat\theta = \arg\min -2\log L(\theta)` in the
     parameters' bounds, with Hessian uncertainties.
 
     The solver (:func:`relaxed.infer.newton.minimize`, ``method`` "newton" or "bfgs") works
     on :math:`-2\log L / \sum_i |w_i|`, so that ``tolerance`` (its ``gtol``) means the same
-    for any number of events.
+    for any number of events. ``curvature`` is the matrix of the Newton steps (and the BFGS
+    start): ``"outer"`` (default), the outer product of the per-event gradients
+    :math:`\sum_i w_i \nabla l_i \nabla l_i^\top` (Fisher scoring,
+    :func:`~relaxed.unbinned.derivatives.value_grad_outer`: one forward pass, positive
+    semi-definite, fewer iterations from a far start), or ``"exact"``, the Hessian. The
+    stopping rule (the gradient), the best fit, the uncertainties (the exact Hessian at the
+    minimum) and the implicit derivatives (the exact Hessian) are the same for both.
+
+    With ``"outer"``, at most ``min(maxiter, SCORING_MAXITER)`` scoring steps come first; then,
+    when the fit is traced (``jit``, ``grad``, ``vmap``: the events may carry derivatives), or
+    when the scoring did not converge, exact Newton steps from where it stopped (up to
+    ``maxiter`` more); ``nit`` counts both.
 
     Differentiable in ``data`` (the events and weights) and in ``init_pars``' fixed components.
     Raises :class:`relaxed.exceptions.FailedMinimization` when the fit does not converge and
@@ -108,6 +164,8 @@ def fit(
         >>> round(float(result.bestfit[0]), 8), round(float(result.uncertainties[0]), 6)
         (4.0, 2.0)
     """
+    if curvature not in CURVATURES:
+        raise InvalidArgument(f"curvature must be one of {CURVATURES}, got {curvature!r}")
     cfg = model.config
     traced = any(
         isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves((init_pars, data))
@@ -134,7 +192,14 @@ def fit(
         gtol=float(tolerance),
         method=method,
     )
-    result = _fit(model, data, start, settings)
+    result = _fit(model, data, start, settings, curvature, traced)
+    scored = curvature == "outer" and method != "bfgs"
+    if not traced and scored and not bool(result.converged):
+        # the scoring steps did not converge (few events, or a start far out): exact Newton
+        # steps from where they stopped
+        restart = jnp.where(jnp.asarray(fixed), start, result.bestfit)
+        exact = _fit(model, data, restart, settings, "exact", traced)
+        result = exact._replace(nit=exact.nit + result.nit)
     if not traced and not bool(result.converged):
         raise FailedMinimization(
             f"unbinned fit did not converge in {int(result.nit)} iterations "
