@@ -262,3 +262,35 @@ def test_gaussian_constraint_term() -> None:
     # the constrained Gaussian mean: (sum x / 1 + 0.5 / 0.2^2) / (3 + 1 / 0.2^2)
     mu_hat = float(fit(pulled, events(pulled, x)).bestfit[0])
     assert mu_hat == pytest.approx((sum(x) + 0.5 / 0.04) / (3 + 1 / 0.04), rel=1e-8)
+
+
+def test_non_extended_mixture_fit_against_scipy() -> None:
+    """extended=False: -sum_i log(sum_p c_p f_p(x_i) / sum_p c_p), no Poisson term; the fit
+    (which then takes exact Newton steps) against Nelder-Mead on the same NLL."""
+    from scipy import optimize
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(5.0, 0.5, 100), rng.uniform(0.0, 10.0, 300)])
+    model = ExtendedModel(
+        "x",
+        (0.0, 10.0),
+        [
+            Component("s", "gaussian_dist", {"mean": "mu", "sigma": 0.5}, "f"),
+            Component("b", "uniform_dist", {}, 1.0),
+        ],
+        {"mu": Parameter(5.2, (3.0, 7.0)), "f": Parameter(0.5, (0.0, 5.0))},
+        extended=False,
+    )
+    result = fit(model, events(model, x))
+
+    def nll(p: np.ndarray) -> float:
+        mu, f = p
+        g = stats.norm(mu, 0.5)
+        f_s = g.pdf(x) / (g.cdf(10.0) - g.cdf(0.0))
+        return float(-np.sum(np.log((f * f_s + 0.1) / (f + 1.0))))
+
+    ref = optimize.minimize(
+        nll, [5.2, 0.5], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-13}
+    )
+    np.testing.assert_allclose(np.asarray(result.bestfit)[::-1], ref.x, rtol=1e-7)
+    assert float(model.nll(result.bestfit, events(model, x))) == pytest.approx(ref.fun, rel=1e-13)

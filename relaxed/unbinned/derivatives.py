@@ -109,20 +109,24 @@ def _chunk_nll(model: ExtendedModel, pars: Array, x: Array, w: Array) -> Array:
     return -jnp.sum(jnp.where(w != 0, w * model.log_density(pars, x), 0.0))
 
 
-def _global(model: ExtendedModel, pars: Array) -> Array:
-    r""":math:`\nu(\theta) + C(\theta)`, the terms that do not sum over events."""
-    return model.expected_events(pars) + model.constraint_nll(pars)
+def _global(model: ExtendedModel, pars: Array, wsum: Array) -> Array:
+    r""":math:`\nu(\theta) + C(\theta)`, the terms that do not sum over events (for a
+    model that is not extended, :math:`\sum_i w_i \log\nu(\theta) + C(\theta)`: the
+    mixture's normalisation)."""
+    total = model.expected_events(pars)
+    poisson = total if model.extended else wsum * jnp.log(total)
+    return poisson + model.constraint_nll(pars)
 
 
 def _value(model: ExtendedModel, pars: Array, data: Events) -> Array:
     events_part = _sum_chunks(lambda x, w: _chunk_nll(model, pars, x, w), data)
-    return events_part + _global(model, pars)
+    return events_part + _global(model, pars, jnp.sum(data.w))
 
 
 def _value_grad(model: ExtendedModel, pars: Array, data: Events) -> tuple[Array, Array]:
     chunk = jax.value_and_grad(partial(_chunk_nll, model))
     value, grad = _sum_chunks(lambda x, w: chunk(pars, x, w), data)
-    v0, g0 = jax.value_and_grad(partial(_global, model))(pars)
+    v0, g0 = jax.value_and_grad(partial(_global, model, wsum=jnp.sum(data.w)))(pars)
     return value + v0, grad + g0
 
 
@@ -143,7 +147,7 @@ def _value_grad_hessian(
         return value, grad, hess
 
     value, grad, hess = _sum_chunks(chunk, data)
-    glob = partial(_global, model)
+    glob = partial(_global, model, wsum=jnp.sum(data.w))
     v0, g0 = jax.value_and_grad(glob)(pars)
     return value + v0, grad + g0, hess + jax.hessian(glob)(pars)
 
@@ -190,7 +194,7 @@ def _value_grad_outer(
         return -jnp.sum(w * logl), -(dl @ w), (dl * w[None, :]) @ dl.T
 
     value, grad, outer = _sum_chunks(chunk, data)
-    glob = partial(_global, model)
+    glob = partial(_global, model, wsum=jnp.sum(data.w))
     v0, g0 = jax.value_and_grad(glob)(pars)
     return value + v0, grad + g0, outer + jax.hessian(model.constraint_nll)(pars)
 

@@ -166,6 +166,8 @@ def fit(
     """
     if curvature not in CURVATURES:
         raise InvalidArgument(f"curvature must be one of {CURVATURES}, got {curvature!r}")
+    if not model.extended:  # the outer product is the extended likelihood's expectation
+        curvature = "exact"
     cfg = model.config
     traced = any(
         isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves((init_pars, data))

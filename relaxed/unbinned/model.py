@@ -403,14 +403,19 @@ class ExtendedModel:
         return 2.0 * self.nll(pars, data)
 
     def nll_and_grad(self, pars: ArrayLike, data: Events) -> tuple[Array, Array]:
-        """The NLL and its gradient in the parameters, in one pass."""
-        return jax.value_and_grad(self.nll)(jnp.asarray(pars, dtype=jnp.float64), data)
+        """The NLL and its gradient in the parameters, in one pass over chunks of events
+        (:mod:`relaxed.unbinned.derivatives`)."""
+        from relaxed.unbinned.derivatives import chunks, nll_objective
+
+        pars = jnp.asarray(pars, dtype=jnp.float64)
+        return jax.value_and_grad(nll_objective(self))(pars, chunks(data))
 
     def nll_grad_hessian(self, pars: ArrayLike, data: Events) -> tuple[Array, Array, Array]:
-        """The NLL, its gradient and its Hessian in the parameters."""
-        pars = jnp.asarray(pars, dtype=jnp.float64)
-        value, grad = jax.value_and_grad(self.nll)(pars, data)
-        return value, grad, jax.hessian(self.nll)(pars, data)
+        """The NLL, its gradient and its exact Hessian in the parameters, in one pass
+        (:func:`relaxed.unbinned.derivatives.value_grad_hessian`)."""
+        from relaxed.unbinned.derivatives import value_grad_hessian
+
+        return value_grad_hessian(self, pars, data)
 
     # -- the flat data of relaxed.infer (relaxed.infer.protocol) ---------------------------
     def _slots(self) -> int:
@@ -483,26 +488,16 @@ class ExtendedModel:
         w = data[slots : 2 * slots].reshape(shape)
         return Events(x, w), data[2 * slots :]
 
-    def _event_nll(self, pars: Array, data: Events) -> Array:
-        r""":math:`-\sum_i w_i \log\sum_p \nu_p f_p(x_i)` plus the Poisson (or, not extended,
-        the normalisation) term, without the constraints."""
-
-        def batch(xw: tuple[Array, Array]) -> Array:
-            x, w = xw
-            logd = self.log_density(pars, x)
-            return -jnp.sum(jnp.where(w != 0, w * logd, 0.0))
-
-        x, w = data.x, data.w
-        per_batch = batch((x[0], w[0]))[None] if x.shape[0] == 1 else jax.lax.map(batch, (x, w))
-        total = self.expected_events(pars)
-        poisson = total if self.extended else jnp.sum(w) * jnp.log(total)
-        return jnp.sum(per_batch) + poisson
-
     def _logpdf(self, pars: Array, data: Array) -> Array:
         ev, aux = self._split(data)
         index, sigma = self._constrained()
         n = jnp.sum(ev.w)
-        value = -self._event_nll(pars, ev)
+        # the event sums with derivatives in the parameters in one pass each (the solver's
+        # Hessian), :mod:`relaxed.unbinned.derivatives`; its constraint term is replaced by
+        # the one of the auxiliary data below
+        from relaxed.unbinned.derivatives import chunks, nll_objective
+
+        value = -(nll_objective(self)(pars, chunks(ev)) - self.constraint_nll(pars))
         if self.extended:
             value = value - jax.scipy.special.gammaln(n + 1.0)
         if index.size:
