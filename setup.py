@@ -28,6 +28,9 @@ setup(
     packages=meta["packages"].split(),
     package_data=package_data,
     install_requires=meta["requirements"].split(),
-    extras_require={"test": meta["test_requirements"].split()},
+    extras_require={
+        "test": meta["test_requirements"].split(),
+        "dask": meta["dask_requirements"].split(),
+    },
     entry_points={"console_scripts": meta["console_scripts"].split()},
 )

@@ -19,13 +19,17 @@
 - ``neos grid BKGONLY PATCHSET``: CLs (and with ``--upper-limits`` the upper limits) of every
   signal hypothesis of a patch set (:func:`relaxed.infer.grid.hypotest_grid`); ``--plot FILE``
   draws the exclusion contours in the plane of the patch set's two labels
-  (:func:`neos.plot.exclusion`).
+  (:func:`neos.plot.exclusion`). ``--shard I/N`` computes one shard of the patches and writes
+  a partial result file (:mod:`neos.grid_shards`); ``--dask`` computes the patches in chunks
+  on Dask workers (``--scheduler``, ``--workers``, ``--chunk-size``, ``--retries``,
+  ``--pilot``, ``--resume-dir``; :mod:`neos.grid_dask`).
 - ``neos toys WORKSPACE``: toy-based CLs of ``--poi-value`` with ``--ntoys`` and ``--seed``,
   and the test statistic of every toy (:mod:`relaxed.infer.toys`); ``--shard I/N`` computes
   one shard of the toys and writes a partial result, ``--devices`` spreads the toys over local
   devices. Toys whose fits do not converge are dropped and counted.
-- ``neos merge FILE...``: the partial results of ``neos toys --shard`` combined into exactly
-  the output of one run (missing or repeated shards and files of different inputs are errors).
+- ``neos merge FILE...``: the partial results of ``neos toys --shard`` or ``neos grid
+  --shard`` combined into exactly the output of one run (missing or repeated shards and files
+  of different inputs are errors).
 
 A WORKSPACE is a pyhf JSON file, or ``-`` for standard input; ``-p/--patch FILE`` (repeatable)
 applies JSON Patch files to the model specification in order, as ``pyhf cls -p``.
@@ -67,6 +71,7 @@ import json
 import math
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -544,6 +549,71 @@ def _upper_limit_command(**params: Any) -> Any:
 @_output_options(json_default=True)
 @_plot_option("the exclusion contours in the plane of the patch set's two labels")
 @_option("--quiet", is_flag=True, default=False, help="no progress bar")
+@_option(
+    "--shard",
+    type=_Shard(),
+    default=None,
+    show_default="the whole grid",
+    help="compute only shard I of N (the patches at 0-based positions k with k % N == I-1) "
+    "and write a partial result file (JSON) for 'neos merge'",
+)
+@_option(
+    "--dask",
+    is_flag=True,
+    default=False,
+    help="compute the patches in chunks on Dask workers (an embedded local cluster, or "
+    "--scheduler)",
+)
+@_option(
+    "--scheduler",
+    default=None,
+    metavar="ADDR",
+    show_default="an embedded LocalCluster",
+    help="with --dask: the address of a running Dask scheduler (tcp://host:8786)",
+)
+@_option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="one per CPU core",
+    help="with --dask: the embedded cluster's workers (one thread each)",
+)
+@_option(
+    "--worker-processes/--worker-threads",
+    "worker_processes",
+    default=True,
+    help="with --dask: the embedded cluster's workers are processes, or threads of this "
+    "process (they share its compiled programs)",
+)
+@_option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=16,
+    help="with --dask: patches per Dask task (of one model structure; a multiple of 16, the "
+    "grid's compiled call, wastes no padded points)",
+)
+@_option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=1,
+    help="with --dask: how many times a failed chunk runs again before it is reported",
+)
+@_option(
+    "--pilot",
+    is_flag=True,
+    default=False,
+    help="with --dask: run the first chunk alone, then the others; with a cold cache they "
+    "load its compiled programs instead of each compiling them (faster where workers "
+    "outnumber free cores)",
+)
+@_option(
+    "--resume-dir",
+    default=None,
+    metavar="DIR",
+    show_default="none",
+    help="with --dask: write each finished chunk to DIR as it arrives; a rerun with the "
+    "same DIR computes only the patches not there",
+)
 def _grid_command(**params: Any) -> Any:
     """CLs of every signal hypothesis (patch) of a patch set: an exclusion grid.
 
@@ -552,6 +622,12 @@ def _grid_command(**params: Any) -> Any:
     labels, CLs_obs, CLs_exp (-2 .. +2 sigma), converged and, with --upper-limits,
     upper_limit_obs and upper_limit_exp (null for a limit not bracketed inside the POI's
     bounds, with upper_limit_note saying which and why).
+
+    With --shard I/N the output is a partial result file of the shard's patches (the same
+    records, with the shard and a fingerprint of the inputs and settings); 'neos merge'
+    makes the grid of the N shards, identical to a single run. With --dask the patches are
+    computed in chunks on Dask workers (numbers identical to a run without it); a chunk
+    that still fails after --retries is reported with its patches (exit status 1).
     """
     return _dispatch("grid", params)
 
@@ -1274,10 +1350,100 @@ def _grid_table(records: Any, args: SimpleNamespace, labels: Sequence[str], head
     return "\n".join([head, *_rows(rows)])
 
 
+_DASK_OPTIONS = (
+    "scheduler",
+    "workers",
+    "worker_processes",
+    "chunk_size",
+    "retries",
+    "pilot",
+    "resume_dir",
+)
+
+
+def _check_grid_options(args: SimpleNamespace) -> None:
+    """Options that do not go together, found before anything is read or computed."""
+    given = [name for name in _DASK_OPTIONS if name in args.explicit]
+    if given and not args.dask:
+        raise UsageError(f"--{given[0].replace('_', '-')} needs --dask")
+    if args.scheduler is not None:
+        local = [name for name in ("workers", "worker_processes") if name in args.explicit]
+        if local:
+            raise UsageError(
+                f"--{local[0].replace('_', '-')} sizes the embedded cluster; with --scheduler "
+                "the scheduler's own workers compute the chunks"
+            )
+    if args.shard is not None:
+        if not args.as_json:
+            raise UsageError("--shard writes a partial result file, which is JSON (not --table)")
+        if args.plot is not None:
+            raise UsageError(
+                "--plot draws the whole grid; a --shard holds part of it (merge the shards "
+                "with 'neos merge', then plot)"
+            )
+
+
+def _dask_grid(
+    ws: Any,
+    patchset: Any,
+    args: SimpleNamespace,
+    settings: dict[str, Any],
+    selected: list[str] | None,
+) -> list[dict[str, Any]]:
+    """The grid's records computed on Dask (``--dask``); failed chunks are exit status 1."""
+    try:
+        from neos import grid_dask
+
+        grid_dask.require_dask()
+    except ImportError as err:
+        raise UsageError(f"--dask: {err}") from err
+    from relaxed.infer.grid import hypotest_grid
+
+    # bad input is reported before a cluster starts: every model is built and checked, and
+    # nothing is computed (the models are kept with the objects for the chunks)
+    hypotest_grid(ws, patchset, patches=[], **settings)
+    try:
+        with grid_dask.open_client(
+            args.scheduler, args.workers, processes=args.worker_processes
+        ) as client:
+            result = grid_dask.dask_grid(
+                ws,
+                patchset,
+                client,
+                patches=selected,
+                chunk_size=args.chunk_size,
+                resume_dir=args.resume_dir,
+                retries=args.retries,
+                progress=not args.quiet,
+                pilot=args.pilot,
+                verify=False,  # verified above
+                **settings,
+            )
+    except grid_dask.GridChunkError as err:
+        raise _ResultError(f"grid: {err}") from err
+    except grid_dask.GridResumeError as err:
+        raise UsageError(f"--resume-dir: {err}") from err
+    except ImportError as err:  # a worker without neos (a cluster's own environment)
+        raise UsageError(f"--dask: a worker cannot import what it needs: {err}") from err
+    except OSError as err:  # no scheduler at --scheduler, an unwritable --resume-dir...
+        where = f"--scheduler {args.scheduler}" if args.scheduler else "--dask"
+        raise UsageError(f"{where}: {err}") from err
+    if result.reused:
+        nchunks = len(result.computed)
+        print(
+            f"neos: {result.reused} patches read back from {args.resume_dir}; "
+            f"{sum(map(len, result.computed))} computed in {nchunks} "
+            f"chunk{'' if nchunks == 1 else 's'}",
+            file=sys.stderr,
+        )
+    return result.records
+
+
 def _grid(args: SimpleNamespace) -> int:
     import relaxed
     from relaxed.exceptions import RelaxedError
 
+    _check_grid_options(args)
     _check_one_stdin(args.bkgonly, args.patchset)
     ws = _load_workspace(args.bkgonly)
     doc = _read_json(args.patchset)
@@ -1297,19 +1463,28 @@ def _grid(args: SimpleNamespace) -> int:
         poi = ws.get_measurement(args.measurement)["config"]["poi"]
     except RelaxedError as err:
         raise UsageError(f"{_display(args.bkgonly)}: {err}") from err
+    settings = {
+        "poi_test": args.poi_value,
+        "measurement_name": args.measurement,
+        "test_stat": args.test_stat,
+        "upper_limits": args.upper_limits,
+        "level": args.level,
+    }
+    selected = None
+    if args.shard is not None:
+        from neos.grid_shards import shard_patches
+
+        selected = shard_patches([p.name for p in patchset.patches], *args.shard)
+    start = time.perf_counter()
     try:
-        records = hypotest_grid(
-            ws,
-            patchset,
-            poi_test=args.poi_value,
-            measurement_name=args.measurement,
-            test_stat=args.test_stat,
-            upper_limits=args.upper_limits,
-            level=args.level,
-            progress=not args.quiet,
-        )
+        if args.dask:
+            records = _dask_grid(ws, patchset, args, settings, selected)
+        else:
+            subset = {} if selected is None else {"patches": selected}
+            records = hypotest_grid(ws, patchset, progress=not args.quiet, **settings, **subset)
     except RelaxedError as err:
         raise _failure(err, name) from err
+    wall = time.perf_counter() - start
     records = _plain(list(records))
     bad = [(r.get("name"), found) for r in records if (found := _non_finite(r)) is not None]
     if bad:
@@ -1319,6 +1494,14 @@ def _grid(args: SimpleNamespace) -> int:
             f"grid: numbers that cannot be computed in {len(bad)} of {len(records)} patches: "
             f"{listed}{more}"
         )
+    if args.shard is not None:
+        from neos.grid_shards import grid_partial, grid_settings
+
+        partial = grid_partial(
+            ws, patchset, args.shard, records, grid_settings(ws, **settings), wall_s=wall
+        )
+        _emit(json.dumps(partial, indent=2, allow_nan=False), args.output_file)
+        return 0
     hypotheses = "hypothesis" if len(records) == 1 else "hypotheses"
     head = (
         f"Patch set {name}: {len(records)} signal {hypotheses} in ({', '.join(labels)}); "
@@ -1467,6 +1650,9 @@ def _merge(args: SimpleNamespace) -> int:
                 raise UsageError(f"--output-file {args.output_file} is one of the inputs")
     docs = [_read_json(path) for path in args.files]
     names = [_display(path) for path in args.files]
+    kinds = {d.get("kind") if isinstance(d, Mapping) else None for d in docs}
+    if "grid" in kinds:
+        return _merge_grid(args, kinds)
     try:
         doc = toys.merge_documents(docs, names)
     except RelaxedError as err:
@@ -1479,6 +1665,22 @@ def _merge(args: SimpleNamespace) -> int:
         "shards": [timings[i] for i in order],
     }
     _output(doc, args, _toys_table)
+    return 0
+
+
+def _merge_grid(args: SimpleNamespace, kinds: set[Any]) -> int:
+    """``neos merge`` of ``neos grid --shard`` files: the records of one run, as JSON."""
+    from neos.grid_shards import GridMergeError, merge_grid_partials
+
+    if kinds != {"grid"}:
+        raise UsageError("merge: the files mix grid shards with other results")
+    if _STDIN in args.files:
+        raise UsageError("merge: grid shards are read from files, not standard input")
+    try:
+        merged = merge_grid_partials(args.files)
+    except GridMergeError as err:
+        raise UsageError(f"merge: {err}") from err
+    _emit(json.dumps(merged["records"], indent=2, allow_nan=False), args.output_file)
     return 0
 
 

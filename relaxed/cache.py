@@ -38,6 +38,7 @@ import hashlib
 import os
 import pickle
 import platform
+import threading
 import warnings
 from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
@@ -207,6 +208,10 @@ def _compiler_options() -> dict[str, Any]:
 
 
 _EXPORTED: dict[Any, Callable[..., Any]] = {}
+#: Held while a program is loaded or compiled: threads of one process (Dask workers that are
+#: threads) compile each program once, and :func:`_fresh_compilation`'s switch of JAX's
+#: cache is not undone under another thread's compilation.
+_COMPILING = threading.RLock()
 _SOURCE: list[str] = []
 
 
@@ -350,8 +355,9 @@ def compiled_call(name: str, fn: Callable[..., Any], key: Hashable, *args: Any) 
     names everything else the computation depends on (static options, the model's
     structure). The first call in a process loads the stored program for (``name``, ``key``,
     the arguments' shapes and dtypes, JAX's version, relaxed's source) or traces, stores and
-    uses it; later calls reuse it. Not for traced arguments (inside ``jit``/``grad``: call
-    the function directly there).
+    uses it; later calls reuse it. Threads may call it at once: a program is loaded or
+    compiled by one thread at a time, once. Not for traced arguments (inside
+    ``jit``/``grad``: call the function directly there).
 
     Example:
         >>> import jax.numpy as jnp
@@ -361,9 +367,12 @@ def compiled_call(name: str, fn: Callable[..., Any], key: Hashable, *args: Any) 
     full_key = (name, key, _signature(args), optimize_for())
     call = _EXPORTED.get(full_key)
     if call is None:
-        release_if_needed()
-        call = _load_or_compile(name, fn, full_key, args)
-        _EXPORTED[full_key] = call
+        with _COMPILING:  # another thread may have compiled it while this one waited
+            call = _EXPORTED.get(full_key)
+            if call is None:
+                release_if_needed()
+                call = _load_or_compile(name, fn, full_key, args)
+                _EXPORTED[full_key] = call
     return call(*args)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -51,7 +51,7 @@ from relaxed.infer import calculators, checks, intervals
 from relaxed.infer.hypotest import pop_solver_options
 from relaxed.infer.mle import SolverOptions
 
-__all__ = ["CHUNK", "hypotest_grid", "structure_key"]
+__all__ = ["CHUNK", "hypotest_grid", "structure_groups", "structure_key"]
 
 #: Points per compiled call (the last chunk of a structure is padded by repeating a point).
 CHUNK = 16
@@ -107,6 +107,7 @@ def hypotest_grid(
     level: float = 0.05,
     progress: bool = False,
     verify: bool = True,
+    patches: Sequence[str] | None = None,
     **solver_kwargs: Any,
 ) -> list[dict[str, Any]]:
     r"""Observed and expected :math:`\mathrm{CL}_s` at :math:`\mu` = ``poi_test`` for every
@@ -125,20 +126,25 @@ def hypotest_grid(
         verify: check the patch set's digest against the workspace; a mismatch is a warning
             (published patch sets exist whose digest does not match their own workspace), not
             an error.
+        patches: the names of the patches to compute (default: all). The models are still
+            built and aligned over the whole patch set, and each compiled call is padded to
+            the size the whole grid uses, so every record is bit-identical to the whole
+            grid's (what shards and Dask chunks of a grid rely on).
         solver_kwargs: ``method``, ``maxiter``, ``tolerance``, ``nstarts``
             (:class:`relaxed.infer.mle.SolverOptions`).
 
     Returns:
-        One dict per patch, in the patch set's order: ``name``, ``values``, ``labels``,
-        ``CLs_obs``, ``CLs_exp`` (five values, :math:`-2\sigma \dots +2\sigma`),
-        ``converged`` (every fit of the test converged), and with ``upper_limits``
-        ``upper_limit_obs`` and ``upper_limit_exp``. A limit that is not bracketed inside the
-        POI's bounds is ``None`` (never a clipped number), and ``upper_limit_note`` says
-        which limits and why; one such point does not stop the grid.
+        One dict per patch (per selected patch with ``patches``), in the patch set's order:
+        ``name``, ``values``, ``labels``, ``CLs_obs``, ``CLs_exp`` (five values,
+        :math:`-2\sigma \dots +2\sigma`), ``converged`` (every fit of the test converged),
+        and with ``upper_limits`` ``upper_limit_obs`` and ``upper_limit_exp``. A limit that is
+        not bracketed inside the POI's bounds is ``None`` (never a clipped number), and
+        ``upper_limit_note`` says which limits and why; one such point does not stop the grid.
 
     Raises:
         relaxed.exceptions.InvalidPatch: a patch does not apply (before any fit runs).
-        relaxed.exceptions.InvalidArgument: a bad option.
+        relaxed.exceptions.InvalidArgument: a bad option, or a name in ``patches`` that is
+            not a patch of the patch set.
 
     Example:
         >>> import relaxed
@@ -160,6 +166,8 @@ def hypotest_grid(
         >>> records = hypotest_grid(ws, patchset)
         >>> [(r["name"], round(r["CLs_obs"], 6)) for r in records]
         [('a', 0.052516), ('b', 1.3e-05)]
+        >>> hypotest_grid(ws, patchset, patches=["b"])[0]["CLs_obs"] == records[1]["CLs_obs"]
+        True
     """
     if not isinstance(workspace, Workspace):
         workspace = Workspace(workspace)
@@ -181,6 +189,7 @@ def hypotest_grid(
         except PatchSetVerificationError as err:
             warnings.warn(f"hypotest_grid: {err}; computing the grid anyway", stacklevel=2)
 
+    selected = _selection(patchset, patches)
     # every model is built first: a patch that does not apply fails before any fit
     groups = _prepared(workspace, patchset, measurement_name, solver)
     for group in groups:  # every patch's model has its group's POI bounds
@@ -188,11 +197,13 @@ def hypotest_grid(
         checks.check_poi(poi_test, model, group.config.bounds)
     npoints = len(patchset.patches)
     results: list[dict[str, Any]] = [{} for _ in range(npoints)]
-    bar = _progress(npoints, progress)
+    bar = _progress(len(selected), progress)
     try:
         pending = []
         for group in groups:
-            pending.extend(_dispatch(group, poi_test, test_stat, upper_limits, level))
+            rows = [j for j, i in enumerate(group.members) if i in selected]
+            if rows:
+                pending.extend(_dispatch(group, poi_test, test_stat, upper_limits, level, rows))
         for members, outputs, bounds in pending:
             _collect(members, outputs, results, upper_limits, bounds)
             if bar is not None:
@@ -201,9 +212,78 @@ def hypotest_grid(
         if bar is not None:
             bar.close()
     labels = list(patchset.labels)
-    for patch, record in zip(patchset.patches, results, strict=True):
-        record.update(name=patch.name, values=[_number(v) for v in patch.values], labels=labels)
-    return [{k: r[k] for k in ("name", "values", "labels", *_ORDER) if k in r} for r in results]
+    chosen = []
+    for i, (patch, record) in enumerate(zip(patchset.patches, results, strict=True)):
+        if i in selected:
+            record.update(name=patch.name, values=[_number(v) for v in patch.values])
+            record.update(labels=labels)
+            chosen.append(
+                {k: record[k] for k in ("name", "values", "labels", *_ORDER) if k in record}
+            )
+    return chosen
+
+
+def _selection(patchset: PatchSet, patches: Sequence[str] | None) -> set[int]:
+    """The indices of the patches named in ``patches`` (all of them for None)."""
+    if patches is None:
+        return set(range(len(patchset.patches)))
+    if isinstance(patches, str):
+        raise InvalidArgument(f"patches must be a list of patch names, got the string {patches!r}")
+    index = {patch.name: i for i, patch in enumerate(patchset.patches)}
+    unknown = [name for name in patches if name not in index]
+    if unknown:
+        shown = ", ".join(repr(name) for name in unknown[:5])
+        more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
+        raise InvalidArgument(f"patches: no patch named {shown}{more} in the patch set")
+    return {index[name] for name in patches}
+
+
+def structure_groups(
+    workspace: Workspace | Mapping[str, Any],
+    patchset: PatchSet | Mapping[str, Any],
+    measurement_name: str | None = None,
+    **solver_kwargs: Any,
+) -> list[list[str]]:
+    """The names of the patches of ``patchset``, grouped as :func:`hypotest_grid` computes
+    them: one list per model structure after alignment (in the patch set's order, groups in
+    the order of their first patch). A group is computed in compiled calls of :data:`CHUNK`
+    points (fewer points: the next power of two), so a subset of the patches (a shard, a Dask
+    chunk) wastes no padded points when it takes them in runs of :data:`CHUNK` from one
+    group. The models are built once per pair of objects, as for :func:`hypotest_grid`.
+
+    Example:
+        >>> import relaxed
+        >>> ws = relaxed.Workspace({"channels": [{"name": "SR", "samples": [
+        ...     {"name": "bkg", "data": [50.0], "modifiers": []}]}],
+        ...     "observations": [{"name": "SR", "data": [51.0]}],
+        ...     "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        ...     "version": "1.0.0"})
+        >>> def point(name, data):
+        ...     sample = {"name": "sig", "data": data, "modifiers": [
+        ...         {"name": "mu", "type": "normfactor", "data": None}]}
+        ...     return {"metadata": {"name": name, "values": [len(name)]}, "patch": [
+        ...         {"op": "add", "path": "/channels/0/samples/0", "value": sample}]}
+        >>> patchset = relaxed.PatchSet({"metadata": {"description": "", "labels": ["x"],
+        ...     "digests": {"sha256": "0" * 64}, "references": {"hepdata": "ins0000000"}},
+        ...     "version": "1.0.0",
+        ...     "patches": [point("a", [5.0]), point("bb", [9.0]), point("ccc", [2.0])]})
+        >>> structure_groups(ws, patchset)
+        [['a', 'bb', 'ccc']]
+    """
+    if not isinstance(workspace, Workspace):
+        workspace = Workspace(workspace)
+    if not isinstance(patchset, PatchSet):
+        patchset = PatchSet(patchset)
+    kwargs = dict(solver_kwargs)
+    solver = pop_solver_options(kwargs)
+    if kwargs:
+        raise InvalidArgument(
+            f"unknown keyword argument(s) {sorted(kwargs)}; valid ones are "
+            "method, maxiter, tolerance, nstarts"
+        )
+    names = [patch.name for patch in patchset.patches]
+    groups = _prepared(workspace, patchset, measurement_name, solver)
+    return [[names[i] for i in group.members] for group in groups]  # by their first patch
 
 
 _ORDER = (
@@ -296,18 +376,24 @@ def _observed(observed: Mapping[str, Any], layout: Layout) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _chunks(n: int) -> list[tuple[int, int, int]]:
-    """(start, stop, padded size) of each chunk: :data:`CHUNK` points, or for fewer points
-    the next power of two (few distinct shapes, so few compilations)."""
-    size = CHUNK if n >= CHUNK else 1 << (n - 1).bit_length()
-    return [(a, min(a + size, n), size) for a in range(0, n, size)]
+def _chunk_size(n: int) -> int:
+    """The padded size of the compiled calls of a group of ``n`` points: :data:`CHUNK`, or
+    for fewer points the next power of two (few distinct shapes, so few compilations)."""
+    return CHUNK if n >= CHUNK else 1 << (n - 1).bit_length()
 
 
 def _dispatch(
-    group: _Group, poi_test: float, test_stat: str, upper_limits: bool, level: float
+    group: _Group,
+    poi_test: float,
+    test_stat: str,
+    upper_limits: bool,
+    level: float,
+    rows: Sequence[int],
 ) -> list[tuple[list[int], Any, tuple[float, float]]]:
-    """Start the compiled calls of one group (asynchronously); returns (members, outputs,
-    the POI's bounds) per chunk."""
+    """Start the compiled calls of the points ``rows`` of one group (asynchronously); returns
+    (members, outputs, the POI's bounds) per chunk. The calls have the padded size of the
+    whole group whatever the rows, so a point's numbers do not depend on which others are
+    computed with it."""
     treedef = jax.tree_util.tree_structure(Model.tree_unflatten(group.layout, tuple(_LEAVES)))
     low, up = group.config.bounds[group.layout.poi_index]
     setup = intervals._Setup(
@@ -339,13 +425,15 @@ def _dispatch(
     level_arr = jnp.asarray(level, dtype=jnp.float64)
     key = calculators._key(None)
     pending = []
-    for a, b, size in _chunks(len(group.members)):
-        take = np.minimum(np.arange(a, a + size), b - 1)  # pad by repeating the last point
+    size = _chunk_size(len(group.members))
+    for a in range(0, len(rows), size):
+        part = list(rows[a : a + size])
+        take = np.asarray(part + part[-1:] * (size - len(part)))  # pad: repeat the last point
         leaves = [leaf[take] for leaf in group.leaves]
         outputs = cache.compiled_call(
             "grid", chunk, static, leaves, group.data[take], poi, group.init, key, level_arr
         )
-        pending.append((group.members[a:b], outputs, bounds))
+        pending.append(([group.members[r] for r in part], outputs, bounds))
     return pending
 
 
