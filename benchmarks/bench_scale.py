@@ -1,4 +1,14 @@
-"""Scaling out: a signal grid serial against Dask with 2 workers (and, later, toys per second).
+"""Scaling out: a signal grid serial against Dask with 2 workers, and toys per second on 1 and
+2 local devices.
+
+Part ``toys``: toy-based tests at mu = 1 (:func:`relaxed.infer.toys.toy_stats`, both
+hypotheses) of the hello world (``--toys-hello`` toys per hypothesis, default 10000) and of the
+217-parameter compressed background-only workspace of ``shared/reference/atlas_real`` with a
+POI added (a normfactor ``mu`` on the first sample of the first channel; ``--toys-compressed``,
+default 16), each in a new process with 1 and with 2 host devices
+(``XLA_FLAGS=--xla_force_host_platform_device_count``): first call (compilation included) and
+warm (another seed), toys per second (both hypotheses), whether the two give identical test
+statistics (for the same seed), and the efficiency ``t_1 / (2 t_2)``.
 
 Part ``grid``: the grid of a shared patch set (default: the 125 points of the 1Lbb simplified
 likelihood in ``shared/reference/atlas_real``; ``--patchset erjr`` for eRJR's 64, or
@@ -17,7 +27,7 @@ cluster's start (``cluster_start_s``, reported apart). Efficiency is
 ``serial / (workers * dask)`` for each of cold, cached and warm (1: perfect scaling);
 ``identical`` says whether Dask's records equal the serial ones exactly.
 
-    python benchmarks/bench_scale.py [--parts grid] [--patchset 1lbb|erjr|FILE] [--points N]
+    python benchmarks/bench_scale.py [--parts grid,toys] [--patchset 1lbb|erjr|FILE] [--points N]
                                      [--upper-limits] [--workers 2] [--chunk-size 16]
                                      [--pilot]
 
@@ -114,9 +124,12 @@ def _measure(task: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _worker(task: dict[str, Any], cache_dir: Path) -> dict[str, Any]:
+def _worker(
+    task: dict[str, Any], cache_dir: Path, extra_env: dict[str, str] | None = None
+) -> dict[str, Any]:
     path = [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
     env = {**os.environ, "RELAXED_CACHE_DIR": str(cache_dir), "PYTHONPATH": os.pathsep.join(path)}
+    env.update(extra_env or {})
     proc = subprocess.run(
         [sys.executable, __file__, "--measure", json.dumps(task)],
         env=env,
@@ -125,7 +138,8 @@ def _worker(task: dict[str, Any], cache_dir: Path) -> dict[str, Any]:
         cwd=ROOT,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"measurement {task['mode']} failed:\n{proc.stderr[-3000:]}")
+        what = task.get("mode", task.get("part"))
+        raise RuntimeError(f"measurement {what} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -176,9 +190,110 @@ def bench_grid(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-# The toys-per-second part (`neos toys`, device sharding) belongs here: add
-# `def bench_toys(args) -> dict` and its name to PARTS.
-PARTS = {"grid": bench_grid}
+HELLO_WORLD = {
+    "channels": [
+        {
+            "name": "singlechannel",
+            "samples": [
+                {
+                    "name": "signal",
+                    "data": [12.0, 11.0],
+                    "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                },
+                {
+                    "name": "background",
+                    "data": [50.0, 52.0],
+                    "modifiers": [
+                        {"name": "uncorr_bkguncrt", "type": "shapesys", "data": [3.0, 7.0]}
+                    ],
+                },
+            ],
+        }
+    ]
+}
+COMPRESSED = "ATLAS-SUSY-2018-16_compressed-bkgonly/BkgOnly.json"
+
+
+def _toy_model(name: str) -> tuple[Any, Any]:
+    """The hello world, or the 217-parameter compressed background-only workspace with a POI
+    added: a normfactor ``mu`` on the first sample of its first channel."""
+    import relaxed
+
+    if name == "hello_world":
+        model = relaxed.Model(HELLO_WORLD)
+        return model, [51.0, 48.0, *model.config.auxdata.tolist()]
+    spec = json.loads((REFERENCE / COMPRESSED).read_text())
+    spec["channels"][0]["samples"][0]["modifiers"].append(
+        {"name": "mu", "type": "normfactor", "data": None}
+    )
+    for measurement in spec["measurements"]:
+        measurement["config"]["poi"] = "mu"
+    ws = relaxed.Workspace(spec)
+    model = ws.model()
+    return model, ws.data(model)
+
+
+def _measure_toys(task: dict[str, Any]) -> dict[str, Any]:
+    """One process with ``task["devices"]`` host devices: the toys of both hypotheses, first
+    call (compilation included) then warm (another seed), and a check that one device gives
+    the same test statistics."""
+    import jax
+    import numpy as np
+
+    from relaxed.infer import toys
+
+    model, data = _toy_model(task["workspace"])
+    out: dict[str, Any] = {"npars": model.config.npars, "devices": len(jax.devices())}
+
+    def run(seed: int, devices: int) -> Any:
+        stats = toys.toy_stats(
+            1.0,
+            data,
+            model,
+            ntoys=task["ntoys"],
+            key=jax.random.PRNGKey(seed),
+            chunk=task["chunk"],
+            devices=devices,
+        )
+        jax.block_until_ready(stats.sb)
+        return stats
+
+    first = time.perf_counter()
+    run(0, task["devices"])
+    out["first_s"] = time.perf_counter() - first
+    warm = time.perf_counter()
+    stats = run(1, task["devices"])
+    out["warm_s"] = time.perf_counter() - warm
+    out["toys_per_s"] = 2 * task["ntoys"] / out["warm_s"]  # both hypotheses
+    out["nonconverged"] = int(np.sum(~np.asarray(stats.sb_converged))) + int(
+        np.sum(~np.asarray(stats.b_converged))
+    )
+    out["sb_sha256"] = hashlib.sha256(np.asarray(stats.sb).tobytes()).hexdigest()
+    return out
+
+
+def bench_toys(args: argparse.Namespace) -> dict[str, Any]:
+    """Toys per second on 1 and 2 local (host) devices, hello world and 217 parameters."""
+    out: dict[str, Any] = {}
+    for workspace, ntoys, chunk in (
+        ("hello_world", args.toys_hello, 2048),
+        ("compressed_217", args.toys_compressed, 64),
+    ):
+        rows = {}
+        for devices in (1, 2):
+            task = {"part": "toys", "workspace": workspace, "ntoys": ntoys, "chunk": chunk}
+            task["devices"] = devices
+            env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+            with tempfile.TemporaryDirectory() as cache_dir:
+                rows[devices] = _worker(task, Path(cache_dir), env)
+            print(f"toys {workspace} devices={devices}: {rows[devices]}", file=sys.stderr)
+        rows["identical"] = rows[1]["sb_sha256"] == rows[2]["sb_sha256"]
+        rows["efficiency_warm"] = rows[1]["warm_s"] / (2 * rows[2]["warm_s"])
+        out[workspace] = {"ntoys_per_hypothesis": ntoys, "chunk": chunk, **rows}
+    return out
+
+
+PARTS = {"grid": bench_grid, "toys": bench_toys}
 
 
 def main() -> None:
@@ -193,10 +308,16 @@ def main() -> None:
     parser.add_argument(
         "--pilot", action="store_true", help="Dask: the first chunk alone, then the others"
     )
+    parser.add_argument("--toys-hello", type=int, default=10000, help="toys: hello world")
+    parser.add_argument(
+        "--toys-compressed", type=int, default=16, help="toys: 217-parameter workspace"
+    )
     parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure is not None:
-        print(json.dumps(_measure(json.loads(args.measure))))
+        task = json.loads(args.measure)
+        measure = _measure_toys if task.get("part") == "toys" else _measure
+        print(json.dumps(measure(task)))
         return
     if args.patchset not in PATCHSETS and args.bkgonly is None:
         parser.error("--patchset FILE needs --bkgonly FILE")
