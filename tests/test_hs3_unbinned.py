@@ -599,7 +599,8 @@ def test_data_errors() -> None:
     _raises(doc, InvalidHS3, "data[0].weights[2]", "expected a finite number")
     doc = _base()
     doc["data"][0]["axes"].append({"name": "y", "min": 0.0, "max": 1.0})
-    _raises(doc, HS3NotSupported, "data[0].axes", "2 axes needs multi-dimensional events")
+    # two axes are read (tests/test_unbinned_multid.py); one-coordinate entries are not
+    _raises(doc, InvalidHS3, "data[0].entries[0]", "data with 2 axes needs 2 coordinates")
     doc = _base()
     doc["data"][0]["axes"][0] = {"name": "m", "categories": ["a", "b"]}
     _raises(doc, HS3NotSupported, "data[0].axes[0]", "categorical axis")

@@ -9,11 +9,12 @@ translation (:mod:`relaxed.hs3.translate`); Gaussian constraint pairs become
 
 What is read, and how:
 
-- **Data**: an ``unbinned`` data set with one axis (``name``, ``min``, ``max``: the observable
-  and its domain, over which every density is normalised; binning fields are ignored),
-  ``entries`` (one coordinate each, ``[x]``, or a bare number), optional ``weights`` (one per
-  entry, finite; negative weights, such as sWeights, are allowed). ``entries_uncertainties``
-  are ignored (the standard gives them no role in the likelihood).
+- **Data**: an ``unbinned`` data set with one axis or several (``name``, ``min``, ``max``: an
+  observable and its domain, over which every density of it is normalised; binning fields
+  are ignored), ``entries`` (one coordinate per axis each: ``[x]``, or a bare number for one
+  axis; ``[x, y]`` for two), optional ``weights`` (one per entry, finite; negative weights,
+  such as sWeights, are allowed). ``entries_uncertainties`` are ignored (the standard gives
+  them no role in the likelihood).
 - **Distributions** of the observable:
 
   - a fundamental distribution of :mod:`relaxed.distributions` (``for_node``: the type, and
@@ -33,6 +34,14 @@ What is read, and how:
     constraint factors on parameters (ROOT's product of a model and its constraints): the
     factor's density, and the constraints as below, each counted once per likelihood.
 
+  With data of several axes, a density is a ``product_dist`` with one factor per axis (a
+  density of that observable alone, as above, normalised over its axis: a
+  :class:`~relaxed.unbinned.Factor`; a factor that is a mixture of one observable's
+  densities expands into one component per combination of summands), a ``mixture_dist`` of
+  such products (as above), or a ``product_dist`` of one such density of all the axes; a
+  product at the top may add Gaussian constraint factors. A fundamental distribution or a
+  ``generic_dist`` is a density of one observable only.
+
   Parameters are referenced by name, as numbers, or through ``functions`` (``sum``,
   ``product``, ``polynomial``, ``generic_function``, which may refer to each other by name).
 - **Constraints**: a ``gaussian_dist``/``normal_dist`` paired with an inline number, a
@@ -50,16 +59,20 @@ What is read, and how:
   combined model takes its settings from the binned part). The parameter of interest is the
   analysis's (when the part uses it).
 
-Refused with :class:`~relaxed.hs3.HS3NotSupported` (naming the JSON path): data with several
-axes or a categorical axis, and ``product_dist`` over several observables or with several
-factors of the observable (both need multi-dimensional events or a joint normalisation,
-which :class:`~relaxed.unbinned.ExtendedModel` does not have; write one observable's product
-as a ``generic_dist``), ``multivariate_normal_dist``, ``poisson_dist`` (a count, not a
+Refused with :class:`~relaxed.hs3.HS3NotSupported` (naming the JSON path): a categorical
+axis; a ``product_dist`` with several factors of one observable (a joint normalisation; write
+one observable's product as a ``generic_dist``), one over observables that are not axes of
+its data set, one that misses an axis of its data, or whose factor depends on some of the
+axes jointly; a fundamental distribution or ``generic_dist`` paired with data of several
+axes; an expression or field that reads another observable (a joint or conditional density
+in one node), ``multivariate_normal_dist``, ``poisson_dist`` (a count, not a
 density), other composite types, a mixture's ``ref_coef_norm``, a distribution's parameter
 that depends on the observable (a conditional density), constraints other than the
 Gaussians above, two constraints on one parameter. :class:`~relaxed.hs3.InvalidHS3` names
 what is wrong in the document: unknown names, a cycle of functions, an event outside the
-axis range (``data[2].entries[17]``), a count of weights that differs from the entries, a
+axis range (``data[2].entries[17]``; ``data[2].entries[17][1]`` for the second axis), an
+entry with another number of coordinates than axes, a count of weights that differs from the
+entries, a
 distribution of another observable than its data's axis, a mixture with a wrong number of
 coefficients. All of it is checked before any model is built.
 
@@ -89,6 +102,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -122,6 +136,7 @@ from relaxed.unbinned.model import (
     Component,
     Events,
     ExtendedModel,
+    Factor,
     Parameter,
     default_capacity,
     events,
@@ -139,6 +154,8 @@ __all__ = [
 
 #: The Gaussian types read as constraints.
 GAUSSIANS = ("gaussian_dist", "normal_dist")
+#: Distribution types made of other distributions.
+COMPOSITES = ("mixture_dist", "product_dist")
 #: Function types with a translation (each to an :class:`Expression`).
 FUNCTION_TYPES = ("sum", "product", "polynomial", "generic_function")
 
@@ -154,7 +171,8 @@ class UnbinnedPart:
         data: the data set's name.
         path: where the pair is, ``likelihoods[i].distributions[k]``.
         model: its :class:`~relaxed.unbinned.ExtendedModel` (extended or not).
-        x: the events (a float64 array).
+        x: the events (a float64 array, shape ``(N,)``; ``(N, d)`` for data of ``d > 1``
+            axes).
         weights: their weights, or ``None`` (all 1).
     """
 
@@ -197,12 +215,25 @@ class UnbinnedTranslation:
 
 @dataclass
 class _Term:
-    """A summand of the flattened mixture: its distribution, its fields and its weight."""
+    """A summand of the flattened mixture: its distribution, its fields and its weight (for
+    data of several axes: ``dist`` a tuple of :class:`~relaxed.unbinned.Factor`\\ s, one per
+    axis, and ``params`` empty)."""
 
     name: str
-    dist: Distribution
+    dist: Distribution | tuple[Factor, ...]
     params: dict[str, Ref]
     weight: Ref
+
+    def names(self) -> set[str]:
+        """The names its fields and weight use."""
+        out = _names(self.weight)
+        for value in self.params.values():
+            out |= _names(value)
+        if isinstance(self.dist, tuple) and not isinstance(self.dist, Distribution):
+            for f in self.dist:
+                for value in f.parameters.values():
+                    out |= _names(value)
+        return out
 
 
 @dataclass
@@ -271,21 +302,28 @@ class _Reader:
         known = name in self.values or name in self.bounds or name in self.histfactory
         return known and name not in self.observables
 
-    def check_observables(self, ref: Ref, observable: str, path: str, own: bool = False) -> Ref:
-        """Refuse a reference to another data set's observable (a density of several
-        observables) and, unless ``own`` (a shape's expression), to this one (a parameter
-        depending on it: a conditional density)."""
+    def check_observables(
+        self, ref: Ref, observable: str | tuple[str, ...], path: str, own: bool = False
+    ) -> Ref:
+        """Refuse a reference to another observable than ``observable`` (a density of several
+        observables in one expression or field) and, unless ``own`` (a shape's expression),
+        to this one (a parameter depending on it: a conditional density). ``observable``: the
+        one of a density, or the axes of a multi-axis data set (a mixture's coefficients)."""
         names = _names(ref)
-        others = sorted(names & self.observables - {observable})
+        own_names = {observable} if isinstance(observable, str) else set(observable)
+        shown = observable if isinstance(observable, str) else ", ".join(observable)
+        others = sorted(names & self.observables - own_names)
         if others:
             raise HS3NotSupported(
-                f"a density of the observables {others} as well as '{observable}' needs "
-                "multi-dimensional events, which unbinned models do not have yet",
+                f"a density of the observables {others} as well as '{shown}' (a joint or "
+                "conditional density in one expression): not supported (write a product_dist "
+                "of one-observable densities over the axes of one unbinned data set)",
                 path,
             )
-        if not own and observable in names:
+        mentioned = sorted(names & own_names)
+        if not own and mentioned:
             raise HS3NotSupported(
-                f"a parameter that depends on the observable '{observable}' (a conditional "
+                f"a parameter that depends on the observable '{mentioned[0]}' (a conditional "
                 "density): not supported yet",
                 path,
             )
@@ -394,14 +432,16 @@ class _Reader:
         self,
         name: str,
         where: str,
-        observable: str,
+        observable: str | tuple[str, ...],
         stack: tuple[str, ...] = (),
         top: bool = True,
     ) -> _Density:
-        """The distribution ``name`` as a density of ``observable`` (module docstring).
-        ``top``: the distribution of a likelihood's pair (or a product there), where a
-        mixture keeps its coefficients and its extension; inside a mixture its weights are
-        normalised fractions."""
+        """The distribution ``name`` as a density of ``observable`` (module docstring), or of
+        the tuple of observables of a multi-axis data set (a mixture of products of
+        one-observable densities; its terms' ``dist`` is then a tuple of
+        :class:`~relaxed.unbinned.Factor`\\ s). ``top``: the distribution of a likelihood's
+        pair (or a product there), where a mixture keeps its coefficients and its extension;
+        inside a mixture its weights are normalised fractions."""
         node, dpath = find(self.doc, self.index, "distributions", name)
         if name in stack:
             cycle = " -> ".join([*stack[stack.index(name) :], name])
@@ -411,7 +451,16 @@ class _Reader:
         if kind == "mixture_dist":
             return self.mixture(node, dpath, observable, inner, top)
         if kind == "product_dist":
+            if not isinstance(observable, str):
+                return self.product_nd(node, dpath, observable, inner, top)
             return self.product(node, dpath, observable, inner, top)
+        if not isinstance(observable, str):
+            raise HS3NotSupported(
+                f"a {kind} ('{name}') paired with data of the axes {list(observable)}: "
+                "relaxed reads a density of several observables as a product_dist with one "
+                "density per axis (or a mixture of such products)",
+                f"{dpath}.type",
+            )
         if kind == "generic_dist":
             path = f"{dpath}.expression"
             expr = self.expression(node.get("expression"), path, inner)
@@ -443,8 +492,9 @@ class _Reader:
             )
         if kind == "multivariate_normal_dist":
             raise HS3NotSupported(
-                "a multivariate_normal_dist needs multi-dimensional events, which unbinned "
-                "models do not have yet",
+                "a multivariate_normal_dist (a joint density of several observables): not "
+                "supported yet (relaxed reads multi-dimensional events as products of "
+                "one-observable densities)",
                 f"{dpath}.type",
             )
         try:
@@ -478,7 +528,7 @@ class _Reader:
         self,
         node: Mapping[str, Any],
         dpath: str,
-        observable: str,
+        observable: str | tuple[str, ...],
         stack: tuple[str, ...],
         top: bool,
     ) -> _Density:
@@ -587,6 +637,119 @@ class _Reader:
         inner.constraints = inner.constraints + constraints
         return inner
 
+    def product_nd(
+        self,
+        node: Mapping[str, Any],
+        dpath: str,
+        observables: tuple[str, ...],
+        stack: tuple[str, ...],
+        top: bool,
+    ) -> _Density:
+        """A ``product_dist`` paired with data of several axes: one density factor per
+        observable (each normalised over its own axis; a factor that is a mixture of one
+        observable's densities expands into one term per combination of summands), plus
+        Gaussian constraint factors at the top; or one factor of all the observables (a
+        mixture of such products) with constraint factors."""
+        factors = node.get("factors")
+        if not isinstance(factors, (list, tuple)) or not factors:
+            raise InvalidHS3("missing field 'factors' (a non-empty array)", dpath)
+        by_observable: dict[str, tuple[str, str]] = {}
+        joint: list[tuple[str, str]] = []
+        constraints: list[tuple[str, str]] = []
+        for k, factor in enumerate(factors):
+            where = f"{dpath}.factors[{k}]"
+            if not isinstance(factor, str) or factor not in self.index.positions["distributions"]:
+                raise InvalidHS3(f"unknown distribution {factor!r}", where)
+            mentioned = self.mentions(factor, ())
+            others = sorted(mentioned & self.observables - set(observables))
+            if others:
+                raise HS3NotSupported(
+                    f"a product_dist over the observables {list(observables)} and {others}, "
+                    "which are not axes of its data set: not supported",
+                    where,
+                )
+            hits = [o for o in observables if o in mentioned]
+            if len(hits) > 1 and self.distributions_node(factor)["type"] not in COMPOSITES:
+                # a one-observable density whose fields name another axis: read it as a
+                # density of its own observable (which refuses the other, naming the field)
+                hits = [self.own_observable(factor, hits)]
+            if not hits:
+                constraints.append((factor, where))
+            elif len(hits) == len(observables) > 1:
+                joint.append((factor, where))
+            elif len(hits) > 1:
+                raise HS3NotSupported(
+                    f"a factor of the observables {hits} (a density of some of the axes "
+                    f"{list(observables)} jointly): relaxed reads one density per axis, or one "
+                    "of all the axes",
+                    where,
+                )
+            elif hits[0] in by_observable:
+                raise HS3NotSupported(
+                    f"a product of several densities of '{hits[0]}' "
+                    f"({[by_observable[hits[0]][0], factor]}), normalised jointly: not "
+                    "supported yet (write the product as one generic_dist)",
+                    where,
+                )
+            else:
+                by_observable[hits[0]] = (factor, where)
+        if constraints and not top:
+            raise HS3NotSupported(
+                "a product with constraint factors inside another distribution: not supported yet",
+                dpath,
+            )
+        if joint:
+            if len(joint) > 1 or by_observable:
+                extra = joint[1] if len(joint) > 1 else next(iter(by_observable.values()))
+                raise HS3NotSupported(
+                    f"a product of a density of all the observables {list(observables)} "
+                    f"('{joint[0][0]}') and further densities of them: not supported",
+                    extra[1],
+                )
+            inner = self.density(joint[0][0], joint[0][1], observables, stack, top)
+            inner.constraints = inner.constraints + constraints
+            return inner
+        if not by_observable:
+            raise InvalidHS3(
+                f"no factor of this product depends on the observables {list(observables)}",
+                dpath,
+            )
+        missing = [o for o in observables if o not in by_observable]
+        if missing:
+            raise HS3NotSupported(
+                f"a product_dist without a density of {missing}: with data of the axes "
+                f"{list(observables)} each density needs one factor per axis",
+                dpath,
+            )
+        per_axis = [self.density(*by_observable[o], o, stack, top=False) for o in observables]
+        terms: list[_Term] = []
+        combos = list(itertools.product(*[d.terms for d in per_axis]))
+        for combo in combos:
+            weight = as_expression(1.0)
+            for term in combo:
+                weight = weight * term.weight  # type: ignore[operator]
+            label = node["name"] if len(combos) == 1 else "*".join(t.name for t in combo)
+            dist = tuple(
+                Factor(o, t.dist, t.params) for o, t in zip(observables, combo, strict=True)
+            )
+            terms.append(_Term(label, dist, {}, _simplest(weight)))  # type: ignore[arg-type]
+        return _Density(terms, unit=True, constraints=constraints)
+
+    def distributions_node(self, name: str) -> Mapping[str, Any]:
+        return find(self.doc, self.index, "distributions", name)[0]
+
+    def own_observable(self, name: str, candidates: list[str]) -> str:
+        """The observable a fundamental distribution's observable field names (the first
+        candidate when there is none)."""
+        node = self.distributions_node(name)
+        try:
+            named = node.get(for_node(node).observable)
+        except RelaxedError:
+            return candidates[0]
+        if isinstance(named, (list, tuple)) and len(named) == 1:
+            named = named[0]
+        return named if named in candidates else candidates[0]
+
     def mentions(self, name: str, stack: tuple[str, ...]) -> set[str]:
         """Every name a distribution or function refers to, through the distributions and
         functions it names (for telling a product's factors apart)."""
@@ -694,56 +857,95 @@ def _simplest(weight: Expression) -> Ref:
 
 def _data(
     data: Mapping[str, Any], dpath: str
-) -> tuple[str, float, float, np.ndarray, np.ndarray | None]:
-    """Check an ``unbinned`` data set: (observable, lo, hi, entries, weights or None)."""
+) -> tuple[Any, Any, Any, np.ndarray, np.ndarray | None]:
+    """Check an ``unbinned`` data set: (observable, lo, hi, entries, weights or None); for
+    several axes (observables, per-axis lows, per-axis highs, entries of shape ``(N, d)``,
+    weights)."""
     axes = data.get("axes")
     if not isinstance(axes, (list, tuple)) or not axes:
-        raise InvalidHS3("missing field 'axes' (one axis: name, min, max)", dpath)
-    if len(axes) != 1:
-        raise HS3NotSupported(
-            f"unbinned data with {len(axes)} axes needs multi-dimensional events, which "
-            "unbinned models do not have yet",
-            f"{dpath}.axes",
-        )
-    axis = axes[0]
-    apath = f"{dpath}.axes[0]"
-    if not isinstance(axis, Mapping) or not isinstance(axis.get("name"), str):
-        raise InvalidHS3("expected an axis with a name", apath)
-    if "categories" in axis:
-        raise HS3NotSupported("a categorical axis of unbinned data: not supported yet", apath)
-    for key in ("min", "max"):
-        if key not in axis or not _number(axis[key]):
-            raise InvalidHS3(
-                f"the range of unbinned data needs a finite '{key}', got {axis.get(key)!r}",
-                f"{apath}.{key}" if key in axis else apath,
-            )
-    lo, hi = float(axis["min"]), float(axis["max"])
-    if not lo < hi:
-        raise InvalidHS3(f"min ({lo}) must be below max ({hi})", apath)
+        raise InvalidHS3("missing field 'axes' (one per observable: name, min, max)", dpath)
+    names: list[str] = []
+    bounds: list[tuple[float, float]] = []
+    for k, axis in enumerate(axes):
+        apath = f"{dpath}.axes[{k}]"
+        if not isinstance(axis, Mapping) or not isinstance(axis.get("name"), str):
+            raise InvalidHS3("expected an axis with a name", apath)
+        if "categories" in axis:
+            raise HS3NotSupported("a categorical axis of unbinned data: not supported yet", apath)
+        for key in ("min", "max"):
+            if key not in axis or not _number(axis[key]):
+                raise InvalidHS3(
+                    f"the range of unbinned data needs a finite '{key}', got {axis.get(key)!r}",
+                    f"{apath}.{key}" if key in axis else apath,
+                )
+        lo, hi = float(axis["min"]), float(axis["max"])
+        if not lo < hi:
+            raise InvalidHS3(f"min ({lo}) must be below max ({hi})", apath)
+        if axis["name"] in names:
+            raise InvalidHS3(f"a second axis named '{axis['name']}'", f"{apath}.name")
+        names.append(axis["name"])
+        bounds.append((lo, hi))
     entries = data.get("entries")
     if not isinstance(entries, (list, tuple)):
         raise InvalidHS3("missing field 'entries' (an array)", dpath)
-    x = _entries(entries, f"{dpath}.entries")
-    outside = np.flatnonzero(~((x >= lo) & (x <= hi)))
-    if outside.size:
-        i = int(outside[0])
-        raise InvalidHS3(
-            f"{x[i]} lies outside the range [{lo}, {hi}] of '{axis['name']}' "
-            f"({outside.size} of {x.size} entries do)",
-            f"{dpath}.entries[{i}]",
-        )
+    d = len(names)
+    x = _entries(entries, f"{dpath}.entries") if d == 1 else _rows(entries, d, f"{dpath}.entries")
+    columns = x[:, None] if d == 1 else x
+    for k, (name, (lo, hi)) in enumerate(zip(names, bounds, strict=True)):
+        outside = np.flatnonzero(~((columns[:, k] >= lo) & (columns[:, k] <= hi)))
+        if outside.size:
+            i = int(outside[0])
+            raise InvalidHS3(
+                f"{columns[i, k]} lies outside the range [{lo}, {hi}] of '{name}' "
+                f"({outside.size} of {columns.shape[0]} entries do)",
+                f"{dpath}.entries[{i}]" + (f"[{k}]" if d > 1 else ""),
+            )
     weights = None
+    count = x.shape[0]
     if data.get("weights") is not None:
         raw = data["weights"]
         if not isinstance(raw, (list, tuple)):
             raise InvalidHS3(f"expected an array of numbers, got {raw!r}", f"{dpath}.weights")
-        if len(raw) != x.size:
-            raise InvalidHS3(f"{len(raw)} weights for {x.size} entries", f"{dpath}.weights")
+        if len(raw) != count:
+            raise InvalidHS3(f"{len(raw)} weights for {count} entries", f"{dpath}.weights")
         for i, w in enumerate(raw):
             if not _number(w):
                 raise InvalidHS3(f"expected a finite number, got {w!r}", f"{dpath}.weights[{i}]")
         weights = np.asarray(raw, dtype=np.float64)
-    return axis["name"], lo, hi, x, weights
+    if d == 1:
+        return names[0], bounds[0][0], bounds[0][1], x, weights
+    los = tuple(lo for lo, _ in bounds)
+    his = tuple(hi for _, hi in bounds)
+    return tuple(names), los, his, x, weights
+
+
+def _rows(entries: Sequence[Any], d: int, path: str) -> np.ndarray:
+    """The events of ``entries`` of data with ``d > 1`` axes: ``[[x0, y0], [x1, y1], ...]``,
+    shape ``(N, d)``."""
+    try:
+        array = np.asarray(entries, dtype=np.float64)
+        if array.ndim == 2 and array.shape[1] == d:
+            bad = np.argwhere(~np.isfinite(array))
+            if bad.size:
+                i, k = (int(v) for v in bad[0])
+                raise InvalidHS3(
+                    f"expected a finite number, got {array[i, k]}", f"{path}[{i}][{k}]"
+                )
+            return array
+        if array.size == 0:
+            return array.reshape(0, d)
+    except (TypeError, ValueError):
+        pass
+    for i, entry in enumerate(entries):  # name the malformed entry
+        if not isinstance(entry, (list, tuple)) or len(entry) != d:
+            got = len(entry) if isinstance(entry, (list, tuple)) else f"{entry!r}"
+            raise InvalidHS3(
+                f"an entry of data with {d} axes needs {d} coordinates, got {got}", f"{path}[{i}]"
+            )
+        for k, value in enumerate(entry):
+            if not _number(value):
+                raise InvalidHS3(f"expected a finite number, got {value!r}", f"{path}[{i}][{k}]")
+    raise InvalidHS3("expected an array of entries", path)  # pragma: no cover
 
 
 def _entries(entries: Sequence[Any], path: str) -> np.ndarray:
@@ -898,7 +1100,7 @@ def read_unbinned(
     for k, name, ref, data, where in unbinned:
         _, dpath = find(doc, index, "data", ref)
         obs, lo, hi, x, w = _data(data, dpath)
-        observables.add(obs)
+        observables |= {obs} if isinstance(obs, str) else set(obs)
         checked.append((k, name, ref, where, obs, lo, hi, x, w))
     reader = _Reader(doc, index, values, bounds, observables, set(index.parameters))
 
@@ -922,9 +1124,7 @@ def read_unbinned(
     used: set[str] = set()
     for density in densities:
         for term in density.terms:
-            used |= _names(term.weight)
-            for ref in term.params.values():
-                used |= _names(ref)
+            used |= term.names()
     for name, where, observed, position in sources:
         c = reader.constraint(name, where, observed)
         if c.parameter not in used:
@@ -1000,17 +1200,26 @@ def build_unbinned(
         components = []
         counts: dict[str, int] = {}
         for term in density.terms:
-            names |= _names(term.weight)
-            for value in term.params.values():
-                names |= _names(value)
+            names |= term.names()
             label = term.name
             counts[label] = counts.get(label, 0) + 1
             if counts[label] > 1:
                 label = f"{label}#{counts[label]}"
             fields = {key: _rename(value, renamed) for key, value in term.params.items()}
-            components.append(Component(label, term.dist, fields, _rename(term.weight, renamed)))
+            dist = term.dist
+            if isinstance(dist, tuple) and not isinstance(dist, Distribution):
+                dist = tuple(
+                    Factor(
+                        f.observable,
+                        f.distribution,
+                        {key: _rename(value, renamed) for key, value in f.parameters.items()},
+                    )
+                    for f in dist
+                )
+            components.append(Component(label, dist, fields, _rename(term.weight, renamed)))
         params = {}
-        for p in sorted(names - {obs}):
+        axes = {obs} if isinstance(obs, str) else set(obs)
+        for p in sorted(names - axes):
             constraint = None
             if p in found and p not in assigned:
                 constraint = (found[p].mean, found[p].sigma)
@@ -1025,7 +1234,7 @@ def build_unbinned(
         try:
             model = ExtendedModel(
                 obs,
-                (lo, hi),
+                (lo, hi) if isinstance(obs, str) else tuple(zip(lo, hi, strict=True)),
                 components,
                 params,
                 poi=poi if poi in params else None,
@@ -1068,10 +1277,11 @@ def _with_capacity(
     """``model`` with ``capacity`` event slots (``"auto"``: :func:`default_capacity` of the
     larger of the observed and, for an extended model, the expected number of events)."""
     if capacity == "auto":
-        n = float(x.size if w is None else max(x.size, float(np.sum(np.abs(w)))))
+        count = x.shape[0]
+        n = float(count if w is None else max(count, float(np.sum(np.abs(w)))))
         if model.extended:
             n = max(n, float(model.expected_events(np.asarray(model.config.suggested_init()))))
-        capacity = max(default_capacity(n), x.size)
+        capacity = max(default_capacity(n, model.asimov_nodes, model.ndim), count)
     return dataclasses.replace(model, capacity=capacity)
 
 

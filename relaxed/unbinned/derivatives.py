@@ -74,7 +74,8 @@ CURVATURES = ("exact", "outer")
 def chunks(data: Events, chunk_size: int = CHUNK_SIZE) -> Events:
     """Events laid out in chunks of at most ``chunk_size`` (padded with weight-zero copies of
     the first event, which lies in the domain); returned as they are when their batches are
-    already that small. The same sums in any layout, differentiable in ``data``.
+    already that small. The same sums in any layout, differentiable in ``data``. Events of
+    several observables (``x`` of shape ``(B, batch_size, d)``) keep their trailing axis.
 
     Example:
         >>> import jax.numpy as jnp
@@ -86,14 +87,15 @@ def chunks(data: Events, chunk_size: int = CHUNK_SIZE) -> Events:
         raise InvalidArgument(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if data.x.shape[1] <= chunk_size:
         return data
-    x, w = data.x.reshape(-1), data.w.reshape(-1)
-    n = x.shape[0]
+    trailing = data.x.shape[2:]  # (d,) for events of d > 1 observables
+    x, w = data.x.reshape(-1, *trailing), data.w.reshape(-1)
+    n = w.shape[0]
     nb = -(-n // chunk_size)
     pad = nb * chunk_size - n
     if pad:
-        x = jnp.concatenate([x, jnp.broadcast_to(x[0], (pad,))])
+        x = jnp.concatenate([x, jnp.broadcast_to(x[0], (pad, *trailing))])
         w = jnp.concatenate([w, jnp.zeros((pad,), w.dtype)])
-    return Events(x=x.reshape(nb, chunk_size), w=w.reshape(nb, chunk_size))
+    return Events(x=x.reshape(nb, chunk_size, *trailing), w=w.reshape(nb, chunk_size))
 
 
 def _sum_chunks(fn: Callable[[Array, Array], Any], data: Events) -> Any:
