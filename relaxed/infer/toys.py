@@ -21,7 +21,8 @@ is in the toys, and toys are independent, so it splits freely:
   ``jax.shard_map`` runs the same per-chunk program on each device. On the hello world 4
   devices give the bits of 1 (tested); XLA compiles the sharded program separately, and on a
   218-parameter model its test statistics differ from one device's in the last bits (up to
-  1.3e-11, measured), so device counts agree to rounding, not bitwise, in general. Toys are padded to whole chunks on every device (the padding toys are real
+  1.3e-11, measured), so device counts agree to rounding, not bitwise, in general. Toys are
+  padded to whole chunks on every device (the padding toys are real
   toys past the range, fitted and dropped).
 - **Shards.** On a batch cluster each job computes one shard (:func:`shard_range`) and writes
   a partial result (:func:`to_document`: its toys' test statistics, the observed :math:`q`
@@ -197,7 +198,8 @@ def toy_stats(
     ``chunk`` toys per device starting at multiples of ``chunk``, one chunk on each of
     ``devices`` (None: all local devices; a number: the first ones; or a list of
     ``jax.Device``), so that any split into shards gives bit-identical arrays for the same
-    ``chunk`` (and device counts agree to rounding; module docstring). ``ntoys`` may be 0 (an empty shard).
+    ``chunk`` (and device counts agree to rounding; module docstring). ``ntoys`` may be 0 (an
+    empty shard).
     Inputs are checked as in :func:`relaxed.infer.hypotest`.
 
     Example:
