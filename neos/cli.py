@@ -666,7 +666,7 @@ def _grid_command(**params: Any) -> Any:
     "--chunk",
     type=click.IntRange(min=1),
     default=256,
-    help="toys per device per compiled call (at most --ntoys); shards hold whole chunks, and "
+    help="toys per compiled call (at most --ntoys); shards hold whole chunks, and "
     "only shards of the same --chunk merge",
 )
 @_option(
@@ -674,7 +674,7 @@ def _grid_command(**params: Any) -> Any:
     type=click.IntRange(min=1),
     default=None,
     show_default="all local devices",
-    help="run on the first N local devices (the numbers do not depend on it)",
+    help="deal the chunks round the first N local devices (the numbers do not depend on it)",
 )
 @_output_options(json_default=True)
 def _toys_command(**params: Any) -> Any:

@@ -9,21 +9,18 @@ is in the toys, and toys are independent, so it splits freely:
   (:func:`relaxed.infer.protocol.toy_keys`), a function of the seed and the toy's global index
   only: toys 0-999 drawn at once equal toys 0-499 and 500-999 drawn apart.
 - **Chunks.** :func:`toy_stats` fits toys ``first .. first + ntoys - 1`` in compiled calls of
-  ``chunk`` toys per device. Chunks start at multiples of ``chunk`` in the global index, so
-  a toy is always fitted in the same batch, at the same place, next to the same toys, whatever
-  part of the toys a call computes: any split of the toys gives bit-identical test statistics
-  by construction, not only where XLA's batched arithmetic happens to be independent of the
+  ``chunk`` toys. Chunks start at multiples of ``chunk`` in the global index, so a toy is
+  always fitted in the same batch, at the same place, next to the same toys, whatever part of
+  the toys a call computes: any split of the toys gives bit-identical test statistics by
+  construction, not only where XLA's batched arithmetic happens to be independent of the
   batch size (on CPU it is: a toy fitted in one batch with all the others, as
   :func:`relaxed.infer.calculators.toy_result` does, gets the same bits; the tests check both).
+  The toys past the range in the first and last chunks are real toys, fitted and dropped.
   On a GPU choose a large ``chunk`` (thousands of toys) to fill the device.
-- **Devices.** Each compiled call holds one chunk per device (``devices``, default all local
-  devices): the keys are laid out over a one-axis :class:`jax.sharding.Mesh` and
-  ``jax.shard_map`` runs the same per-chunk program on each device. On the hello world 4
-  devices give the bits of 1 (tested); XLA compiles the sharded program separately, and on a
-  218-parameter model its test statistics differ from one device's in the last bits (up to
-  1.3e-11, measured), so device counts agree to rounding, not bitwise, in general. Toys are
-  padded to whole chunks on every device (the padding toys are real
-  toys past the range, fitted and dropped).
+- **Devices.** The chunks go round the local devices (``devices``, default all), each running
+  the same compiled single-device program (:func:`relaxed.infer.devices.run_chunks`), so the
+  numbers are those of one device, bit for bit, on any model (a ``jax.shard_map`` program
+  differed in the last bits on a 218-parameter model; :mod:`relaxed.infer.devices`).
 - **Shards.** On a batch cluster each job computes one shard (:func:`shard_range`) and writes
   a partial result (:func:`to_document`: its toys' test statistics, the observed :math:`q`
   and :math:`q_A`, the settings and a :func:`fingerprint` of the model and data);
@@ -49,7 +46,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jax.typing import ArrayLike
 
 from relaxed import cache
@@ -57,6 +53,7 @@ from relaxed.exceptions import InvalidArgument
 from relaxed.histfactory.model import Model
 from relaxed.infer import calculators, checks
 from relaxed.infer.calculators import HypoTestResult, ToyStats
+from relaxed.infer.devices import local_devices, run_chunks
 from relaxed.infer.mle import SolverOptions
 from relaxed.infer.protocol import toy_keys
 
@@ -74,14 +71,13 @@ __all__ = [
     "toy_stats",
 ]
 
-#: Toys per device per compiled call (each toy is fitted twice under each of two hypotheses:
-#: a call solves 4 * chunk fits per device).
+#: Toys per compiled call (each toy is fitted twice under each of two hypotheses:
+#: a call solves 4 * chunk fits).
 DEFAULT_CHUNK = 256
 #: The version of the partial-result documents (:func:`to_document`).
 SCHEMA_VERSION = 1
 #: The ``kind`` of the documents.
 DOCUMENT_KIND = "relaxed.toys"
-_AXIS = "toys"
 _MAX_INDEX = 2**32  # toy indices are folded into the key as uint32
 
 
@@ -89,26 +85,6 @@ def _count(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise InvalidArgument(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _devices(devices: int | Sequence[Any] | None) -> tuple[Any, ...]:
-    """The devices to run on: all local ones (``None``), the first ``k`` (an int), or those
-    given."""
-    local = jax.local_devices()
-    if devices is None:
-        return tuple(local)
-    if isinstance(devices, int | np.integer) and not isinstance(devices, bool):
-        if not 1 <= devices <= len(local):
-            raise InvalidArgument(
-                f"devices must be between 1 and the {len(local)} local device(s), got {devices}"
-            )
-        return tuple(local[: int(devices)])
-    chosen = tuple(devices)
-    if not chosen or any(not isinstance(d, jax.Device) for d in chosen):
-        raise InvalidArgument(
-            f"devices must be None, a count or a non-empty sequence of jax devices, got {devices!r}"
-        )
-    return chosen
 
 
 def shard_range(
@@ -150,28 +126,17 @@ def _observed_program(mode: str) -> Any:
 
 
 @lru_cache(maxsize=32)
-def _chunk_program(
-    devices: tuple[Any, ...], config: calculators._Config, test_stat: str, mode: str
-) -> tuple[Any, Mesh]:
-    """One chunk of toys per device: :func:`relaxed.infer.calculators._toy_chunk` under
-    ``jax.shard_map`` over a one-axis mesh of ``devices`` (jit-compiled for ``mode``)."""
+def _chunk_program(config: calculators._Config, test_stat: str, mode: str) -> Any:
+    """One chunk of toys: :func:`relaxed.infer.calculators._toy_chunk`, jit-compiled for
+    ``mode`` (the same program on every device: :mod:`relaxed.infer.devices`)."""
     del mode
-    mesh = Mesh(np.asarray(devices, dtype=object), (_AXIS,))
 
-    def body(
+    def chunk(
         pdf: Model, pars: Array, mu: Array, init: Array, keys_sb: Array, keys_b: Array
     ) -> tuple[Array, Array, Array, Array]:
         return calculators._toy_chunk(pdf, pars, mu, init, keys_sb, keys_b, config, test_stat)
 
-    replicated, split = PartitionSpec(), PartitionSpec(_AXIS)
-    mapped = jax.shard_map(
-        body,
-        mesh=mesh,
-        in_specs=(replicated, replicated, replicated, replicated, split, split),
-        out_specs=split,
-        check_vma=False,
-    )
-    return jax.jit(mapped, compiler_options=cache._compiler_options()), mesh
+    return jax.jit(chunk, compiler_options=cache._compiler_options())
 
 
 def toy_stats(
@@ -195,11 +160,10 @@ def toy_stats(
     The toys are those of :func:`relaxed.infer.calculators.toy_result` with the same ``key``
     (default ``PRNGKey(0)``): toy :math:`i` of the signal-plus-background hypothesis is drawn
     with ``fold_in(k_{s+b}, i)``, ``(k_{s+b}, k_b) = split(key)``. They are fitted in chunks of
-    ``chunk`` toys per device starting at multiples of ``chunk``, one chunk on each of
-    ``devices`` (None: all local devices; a number: the first ones; or a list of
-    ``jax.Device``), so that any split into shards gives bit-identical arrays for the same
-    ``chunk`` (and device counts agree to rounding; module docstring). ``ntoys`` may be 0 (an
-    empty shard).
+    ``chunk`` toys starting at multiples of ``chunk``, dealt round ``devices`` (None: all
+    local devices; a number: the first ones; or a list of ``jax.Device``), so that any split
+    into shards or devices gives bit-identical arrays for the same ``chunk`` (module
+    docstring). ``ntoys`` may be 0 (an empty shard).
     Inputs are checked as in :func:`relaxed.infer.hypotest`.
 
     Example:
@@ -224,7 +188,7 @@ def toy_stats(
         raise InvalidArgument(
             f"toy indices must stay below 2**32, got first + ntoys = {first + ntoys}"
         )
-    devs = _devices(devices)
+    devs = local_devices(devices)
     init, config = calculators._resolve(pdf, init_pars, par_bounds, fixed_params, solver)
     checks.check_poi(poi_test, pdf, config.bounds)
     checks.check_data(data, pdf)
@@ -234,18 +198,14 @@ def toy_stats(
     q, q_A, converged, pars, mu = _observed_program(mode)(pdf, data, poi, init, config, test_stat)
     ksb, kb = jax.random.split(calculators._key(key))
     begin = first // chunk * chunk
-    per_call = chunk * len(devs)
-    ncalls = math.ceil((first + ntoys - begin) / per_call) if ntoys else 0
-    outputs = []
-    if ncalls:
-        program, mesh = _chunk_program(devs, config, test_stat, mode)
-        everywhere = NamedSharding(mesh, PartitionSpec())
-        split = NamedSharding(mesh, PartitionSpec(_AXIS))
-        shared = jax.device_put((pdf, pars, mu, init), everywhere)
-        for call in range(ncalls):
-            start = begin + call * per_call
-            keys = (toy_keys(ksb, per_call, start), toy_keys(kb, per_call, start))
-            outputs.append(program(*shared, *jax.device_put(keys, split)))
+    nchunks = math.ceil((first + ntoys - begin) / chunk) if ntoys else 0
+    starts = [begin + c * chunk for c in range(nchunks)]
+    outputs = run_chunks(
+        _chunk_program(config, test_stat, mode),
+        (pdf, pars, mu, init),
+        [(toy_keys(ksb, chunk, start), toy_keys(kb, chunk, start)) for start in starts],
+        devs,
+    )
     offset = first - begin
     columns = []
     for i, dtype in enumerate((np.float64, np.float64, bool, bool)):
