@@ -1,5 +1,5 @@
-"""Scaling out: a signal grid serial against Dask with 2 workers, and toys per second on 1 and
-2 local devices.
+"""Scaling out: a signal grid serial against Dask with 2 workers and on 1 against 2 local
+devices, and toys per second on 1 and 2 local devices.
 
 Part ``toys``: toy-based tests at mu = 1 (:func:`relaxed.infer.toys.toy_stats`, both
 hypotheses) of the hello world (``--toys-hello`` toys per hypothesis, default 10000) and of the
@@ -27,9 +27,16 @@ cluster's start (``cluster_start_s``, reported apart). Efficiency is
 ``serial / (workers * dask)`` for each of cold, cached and warm (1: perfect scaling);
 ``identical`` says whether Dask's records equal the serial ones exactly.
 
+The grid's ``devices`` row: the serial grid in a new process with 1 and with 2 host devices
+(``XLA_FLAGS=--xla_force_host_platform_device_count``; ``hypotest_grid(devices=...)`` deals
+the compiled calls round them), each with a fresh cache: first call (every program compiled,
+once per device it runs on) and warm, the efficiency ``t_1 / (2 t_2)`` of the warm times, and
+whether the records are identical. ``--grid-ways`` picks the rows (``dask``: serial and Dask;
+``devices``).
+
     python benchmarks/bench_scale.py [--parts grid,toys] [--patchset 1lbb|erjr|FILE] [--points N]
                                      [--upper-limits] [--workers 2] [--chunk-size 16]
-                                     [--pilot]
+                                     [--pilot] [--grid-ways dask,devices]
 
 Prints one JSON object (``grid``: the part's results; ``machine``: CPU count and the load
 average before and after, to tell a busy machine). Progress goes to stderr.
@@ -75,18 +82,21 @@ def _digest(records: Any) -> str:
 
 
 def _measure(task: dict[str, Any]) -> dict[str, Any]:
-    """One process: the grid ``task["mode"]`` (serial or dask), first call then a warm one."""
+    """One process: the grid ``task["mode"]`` (serial, on ``task["devices"]`` local devices
+    when given, or dask), first call then a warm one."""
+    import jax
+
     from relaxed import cache
     from relaxed.infer.grid import hypotest_grid
 
     cache.optimize_for("run")  # as `neos grid`
     workspace, patchset = _inputs(task)
     settings = {"upper_limits": task["upper_limits"], "verify": False}
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"devices": len(jax.local_devices())}
     if task["mode"] == "serial":
 
         def run() -> Any:
-            return hypotest_grid(workspace, patchset, **settings)
+            return hypotest_grid(workspace, patchset, devices=task.get("devices"), **settings)
 
         first = time.perf_counter()
         records = run()
@@ -166,6 +176,11 @@ def bench_grid(args: argparse.Namespace) -> dict[str, Any]:
         "chunk_size": args.chunk_size,
         "pilot": args.pilot,
     }
+    ways = [way for way in args.grid_ways.split(",") if way]
+    if "devices" in ways:
+        out["devices"] = _grid_devices(task)
+    if "dask" not in ways:
+        return out
     for mode in ("serial", "dask"):
         with tempfile.TemporaryDirectory(prefix="bench_scale_cache_") as folder:
             print(f"grid, {mode}: empty cache", file=sys.stderr)
@@ -188,6 +203,25 @@ def bench_grid(args: argparse.Namespace) -> dict[str, Any]:
     }
     out["identical"] = serial.pop("records_sha256") == dask.pop("records_sha256")
     return out
+
+
+def _grid_devices(task: dict[str, Any]) -> dict[str, Any]:
+    """The serial grid on 1 and on 2 local host devices, each in a new process with a fresh
+    cache: first and warm times, the warm efficiency and whether the records are identical."""
+    rows = {}
+    for devices in (1, 2):
+        env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        measure = {**task, "mode": "serial", "devices": devices}
+        with tempfile.TemporaryDirectory(prefix="bench_scale_cache_") as folder:
+            rows[devices] = _worker(measure, Path(folder), env)
+        print(f"grid devices={devices}: {rows[devices]}", file=sys.stderr)
+    one, two = rows[1], rows[2]
+    return {
+        "npoints": one["npoints"],
+        **{n: {k: rows[n][k] for k in ("devices", "first_s", "warm_s")} for n in (1, 2)},
+        "identical": one["records_sha256"] == two["records_sha256"],
+        "efficiency_warm": one["warm_s"] / (2 * two["warm_s"]),
+    }
 
 
 HELLO_WORLD = {
@@ -308,6 +342,11 @@ def main() -> None:
     parser.add_argument(
         "--pilot", action="store_true", help="Dask: the first chunk alone, then the others"
     )
+    parser.add_argument(
+        "--grid-ways",
+        default="dask,devices",
+        help="grid rows, comma-separated: dask (serial and Dask), devices (1 and 2 devices)",
+    )
     parser.add_argument("--toys-hello", type=int, default=10000, help="toys: hello world")
     parser.add_argument(
         "--toys-compressed", type=int, default=16, help="toys: 217-parameter workspace"
@@ -321,6 +360,9 @@ def main() -> None:
         return
     if args.patchset not in PATCHSETS and args.bkgonly is None:
         parser.error("--patchset FILE needs --bkgonly FILE")
+    ways = [way for way in args.grid_ways.split(",") if way]
+    if not ways or set(ways) - {"dask", "devices"}:
+        parser.error(f"--grid-ways: a comma-separated list of dask, devices; got {ways}")
     parts = [part for part in args.parts.split(",") if part]
     unknown = [part for part in parts if part not in PARTS]
     if unknown:

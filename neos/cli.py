@@ -20,9 +20,10 @@
   signal hypothesis of a patch set (:func:`relaxed.infer.grid.hypotest_grid`); ``--plot FILE``
   draws the exclusion contours in the plane of the patch set's two labels
   (:func:`neos.plot.exclusion`). ``--shard I/N`` computes one shard of the patches and writes
-  a partial result file (:mod:`neos.grid_shards`); ``--dask`` computes the patches in chunks
-  on Dask workers (``--scheduler``, ``--workers``, ``--chunk-size``, ``--retries``,
-  ``--pilot``, ``--resume-dir``; :mod:`neos.grid_dask`).
+  a partial result file (:mod:`neos.grid_shards`); ``--devices`` deals the compiled calls
+  round local devices; ``--dask`` computes the patches in chunks on Dask workers
+  (``--scheduler``, ``--workers``, ``--chunk-size``, ``--retries``, ``--pilot``,
+  ``--resume-dir``; :mod:`neos.grid_dask`).
 - ``neos toys WORKSPACE``: toy-based CLs of ``--poi-value`` with ``--ntoys`` and ``--seed``,
   and the test statistic of every toy (:mod:`relaxed.infer.toys`); ``--shard I/N`` computes
   one shard of the toys and writes a partial result, ``--devices`` spreads the toys over local
@@ -558,6 +559,14 @@ def _upper_limit_command(**params: Any) -> Any:
     "and write a partial result file (JSON) for 'neos merge'",
 )
 @_option(
+    "--devices",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="all local devices",
+    help="deal the compiled calls round the first N local devices (the numbers do not "
+    "depend on it; not with --dask, whose workers use their own devices)",
+)
+@_option(
     "--dask",
     is_flag=True,
     default=False,
@@ -625,9 +634,11 @@ def _grid_command(**params: Any) -> Any:
 
     With --shard I/N the output is a partial result file of the shard's patches (the same
     records, with the shard and a fingerprint of the inputs and settings); 'neos merge'
-    makes the grid of the N shards, identical to a single run. With --dask the patches are
-    computed in chunks on Dask workers (numbers identical to a run without it); a chunk
-    that still fails after --retries is reported with its patches (exit status 1).
+    makes the grid of the N shards, identical to a single run. The compiled calls (16
+    patches each) are dealt round the local devices (--devices N: the first N), with the
+    same numbers on any number of them. With --dask the patches are computed in chunks on
+    Dask workers (numbers identical to a run without it); a chunk that still fails after
+    --retries is reported with its patches (exit status 1).
     """
     return _dispatch("grid", params)
 
@@ -1366,6 +1377,11 @@ def _check_grid_options(args: SimpleNamespace) -> None:
     given = [name for name in _DASK_OPTIONS if name in args.explicit]
     if given and not args.dask:
         raise UsageError(f"--{given[0].replace('_', '-')} needs --dask")
+    if args.dask and args.devices is not None:
+        raise UsageError(
+            "--devices deals one process's compiled calls round its devices; with --dask each "
+            "worker computes its chunks on all of its own local devices"
+        )
     if args.scheduler is not None:
         local = [name for name in ("workers", "worker_processes") if name in args.explicit]
         if local:
@@ -1440,10 +1456,15 @@ def _dask_grid(
 
 
 def _grid(args: SimpleNamespace) -> int:
+    import jax
+
     import relaxed
     from relaxed.exceptions import RelaxedError
 
     _check_grid_options(args)
+    local = jax.local_devices()
+    if args.devices is not None and args.devices > len(local):
+        raise UsageError(f"--devices {args.devices}: this machine has {len(local)} local device(s)")
     _check_one_stdin(args.bkgonly, args.patchset)
     ws = _load_workspace(args.bkgonly)
     doc = _read_json(args.patchset)
@@ -1481,7 +1502,9 @@ def _grid(args: SimpleNamespace) -> int:
             records = _dask_grid(ws, patchset, args, settings, selected)
         else:
             subset = {} if selected is None else {"patches": selected}
-            records = hypotest_grid(ws, patchset, progress=not args.quiet, **settings, **subset)
+            records = hypotest_grid(
+                ws, patchset, progress=not args.quiet, devices=args.devices, **settings, **subset
+            )
     except RelaxedError as err:
         raise _failure(err, name) from err
     wall = time.perf_counter() - start

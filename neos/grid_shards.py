@@ -335,6 +335,8 @@ def compute_grid_shard(
     """Compute shard ``index`` of ``count`` of the grid of ``patchset`` on ``workspace``
     (:func:`relaxed.infer.grid.hypotest_grid` on the shard's patches; ``settings`` are its
     keyword arguments) and return its partial result document (:func:`grid_partial`).
+    ``verify`` and ``devices`` are not settings of the records: shards computed on any
+    number of devices merge.
 
     Example:
         >>> import relaxed
@@ -353,7 +355,8 @@ def compute_grid_shard(
         >>> patchset = relaxed.PatchSet({"metadata": {"description": "", "labels": ["s"],
         ...     "digests": {"sha256": "0" * 64}, "references": {"hepdata": "ins0000000"}},
         ...     "version": "1.0.0", "patches": [point(s) for s in (5.0, 10.0, 20.0)]})
-        >>> shards = [compute_grid_shard(ws, patchset, i, 2, verify=False) for i in (1, 2)]
+        >>> shards = [compute_grid_shard(ws, patchset, i, 2, verify=False, devices=1)
+        ...           for i in (1, 2)]
         >>> [shard["patches"] for shard in shards]
         [['s5', 's20'], ['s10']]
         >>> import json, pathlib, tempfile
@@ -373,7 +376,7 @@ def compute_grid_shard(
         workspace = relaxed.Workspace(workspace)
     if not isinstance(patchset, relaxed.PatchSet):
         patchset = relaxed.PatchSet(patchset)
-    grid_kwargs = {k: v for k, v in settings.items() if k != "verify"}
+    grid_kwargs = {k: v for k, v in settings.items() if k not in ("verify", "devices")}
     names = shard_patches([patch.name for patch in patchset.patches], index, count)
     start = time.perf_counter()
     records = hypotest_grid(workspace, patchset, progress=progress, patches=names, **settings)

@@ -25,6 +25,13 @@ features, jaxlib's version, the devices): ``executables/``, the compiled program
 a new process loads and runs without tracing, lowering or compiling. Another machine sharing
 the folder (a cluster's home directory) compiles and stores its own copy once.
 
+A compiled program runs on the device it was compiled for (XLA fixes an executable's device
+assignment when it compiles it; an executable called with arguments on another device is
+refused). :func:`compiled_call` therefore compiles for the device its arguments are committed
+to (:func:`jax.device_put`), as ``jax.jit`` does, and keys the program by that device: chunks
+of work dealt round the local devices (:mod:`relaxed.infer.devices`) compile one program per
+device the first time, each stored and loaded back for its own device.
+
 Programs are optimised for running (the default) or, with :func:`optimize_for` ``("compile")``
 or ``RELAXED_OPTIMIZE_FOR=compile``, for a short compilation: ``neos fit``, ``cls`` and
 ``upper-limit``, which run their program once, compile that way.
@@ -234,11 +241,24 @@ def _signature(args: Any) -> tuple[Any, ...]:
     return treedef, tuple((getattr(x, "shape", ()), getattr(x, "dtype", type(x))) for x in leaves)
 
 
+def _placement(args: Any) -> int | None:
+    """The id of the device the arguments are committed to (``jax.device_put`` to a device),
+    ``None`` when none is committed (the program then runs on the default device)."""
+    ids = {
+        device.id
+        for x in jax.tree_util.tree_leaves(args)
+        if getattr(x, "committed", False)
+        for device in x.sharding.device_set
+    }
+    return min(ids) if ids else None  # (arguments on several devices: jit refuses them)
+
+
 def _stable(key: Any) -> bytes:
     """The key as bytes that are the same in every process."""
-    name, static, (treedef, avals), mode = key
+    name, static, (treedef, avals), device, mode = key
     avals = tuple((shape, str(dtype)) for shape, dtype in avals)
-    return pickle.dumps((name, static, str(treedef), avals, mode, _source_digest()), protocol=4)
+    parts = (name, static, str(treedef), avals, device, mode, _source_digest())
+    return pickle.dumps(parts, protocol=4)
 
 
 _MACHINE: list[str] = []
@@ -276,16 +296,33 @@ def _uses_lapack(text: str) -> bool:
     return 'custom_call_target="' in text
 
 
+def _device_ids(compiled: Any) -> list[int]:
+    """The ids of the devices a compiled program runs on (those of its arguments and
+    outputs)."""
+    shardings = jax.tree_util.tree_leaves((compiled.input_shardings, compiled.output_shardings))
+    return sorted({device.id for sharding in shardings for device in sharding.device_set})
+
+
 def _load_executable(path: Path) -> Any:
-    """The compiled program stored at ``path`` (:func:`_store_executable`), ready to call."""
+    """The compiled program stored at ``path`` (:func:`_store_executable`), ready to call on
+    the devices it was compiled for."""
     from jax.experimental.serialize_executable import deserialize_and_load
 
-    needs_lapack, payload, in_tree, out_tree = pickle.loads(path.read_bytes())
+    needs_lapack, payload, in_tree, out_tree, device_ids = pickle.loads(path.read_bytes())
     if needs_lapack:  # jaxlib fills in its LAPACK kernels on first use, never when loading
         from jax._src.lax import linalg
 
         linalg.initialize_lapack()
-    return deserialize_and_load(payload, in_tree, out_tree)
+    # the program's own devices: loaded for all local devices, a one-device program expects
+    # one argument per device when the process has several (and cannot run)
+    by_id = {device.id: device for device in jax.devices()}
+    devices = [by_id[i] for i in device_ids] or None
+    try:
+        return deserialize_and_load(payload, in_tree, out_tree, execution_devices=devices)
+    except TypeError:  # pragma: no cover (JAX without execution_devices: one device only)
+        if len(jax.devices()) > 1:
+            raise
+        return deserialize_and_load(payload, in_tree, out_tree)
 
 
 def _store_executable(path: Path, compiled: Any) -> None:
@@ -293,8 +330,8 @@ def _store_executable(path: Path, compiled: Any) -> None:
 
     payload, in_tree, out_tree = serialize(compiled)
     needs_lapack = _uses_lapack(compiled.as_text() or 'custom_call_target="')
-    blob = pickle.dumps((needs_lapack, payload, in_tree, out_tree), protocol=4)
-    write_text_atomic(path, blob)
+    blob = (needs_lapack, payload, in_tree, out_tree, _device_ids(compiled))
+    write_text_atomic(path, pickle.dumps(blob, protocol=4))
 
 
 @contextlib.contextmanager
@@ -354,17 +391,25 @@ def compiled_call(name: str, fn: Callable[..., Any], key: Hashable, *args: Any) 
     ``fn`` takes only arrays (any pytree of them) and returns a pytree of arrays; ``key``
     names everything else the computation depends on (static options, the model's
     structure). The first call in a process loads the stored program for (``name``, ``key``,
-    the arguments' shapes and dtypes, JAX's version, relaxed's source) or traces, stores and
-    uses it; later calls reuse it. Threads may call it at once: a program is loaded or
-    compiled by one thread at a time, once. Not for traced arguments (inside
-    ``jit``/``grad``: call the function directly there).
+    the arguments' shapes and dtypes, their device, JAX's version, relaxed's source) or
+    traces, stores and uses it; later calls reuse it. Arguments committed to a device
+    (``jax.device_put(x, device)``) run there, with a program compiled for that device (the
+    same code as the default device's, so the same numbers); otherwise the program runs on the
+    default device. Threads may call it at once: a program is loaded or compiled by one thread
+    at a time, once. Not for traced arguments (inside ``jit``/``grad``: call the function
+    directly there).
 
     Example:
-        >>> import jax.numpy as jnp
+        >>> import jax, jax.numpy as jnp
         >>> compiled_call("doctest_square", lambda x: x * x, ("square",), jnp.arange(3.0))
         Array([0., 1., 4.], dtype=float64)
+        >>> last = jax.local_devices()[-1]
+        >>> out = compiled_call("doctest_square", lambda x: x * x, ("square",),
+        ...                     jax.device_put(jnp.arange(3.0), last))
+        >>> out.devices() == {last}, out.tolist()
+        (True, [0.0, 1.0, 4.0])
     """
-    full_key = (name, key, _signature(args), optimize_for())
+    full_key = (name, key, _signature(args), _placement(args), optimize_for())
     call = _EXPORTED.get(full_key)
     if call is None:
         with _COMPILING:  # another thread may have compiled it while this one waited

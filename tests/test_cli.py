@@ -644,7 +644,17 @@ def _normalised_help(capsys, argv):
         (["upper-limit"], ["--test-stat [q|qtilde]", "[default: 0.05]", "(root finding)"]),
         (["fit"], ["[default: (free)]", "[default: json]", "[default: (standard output)]"]),
         (["inspect"], ["[default: table]", "--measurement TEXT"]),
-        (["grid"], ["BKGONLY PATCHSET", "[default: 1.0]", "--upper-limits", "[default: 0.05]"]),
+        (
+            ["grid"],
+            [
+                "BKGONLY PATCHSET",
+                "[default: 1.0]",
+                "--upper-limits",
+                "[default: 0.05]",
+                "--devices INTEGER RANGE",
+                "[default: (all local devices); x>=1]",
+            ],
+        ),
         (
             ["toys"],
             [
@@ -872,10 +882,11 @@ def test_grid_command_passes_its_options_and_prints_the_records(
             "upper_limits": True,
             "level": 0.1,
             "progress": False,
+            "devices": None,
         }
     ]
     assert target.read_bytes().startswith(PNG)
-    assert main([*argv, "--table"]) == 0
+    assert main([*argv, "--table", "--devices", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == (
         f"Patch set {patch_file}: 36 signal hypotheses in (m_stop, m_lsp); CLs of mu = 1.5 "
@@ -887,7 +898,7 @@ def test_grid_command_passes_its_options_and_prints_the_records(
         "limit_obs", "limit_exp_median",
     ]  # fmt: skip
     rows = [line.split() for line in lines[2:]]
-    assert len(rows) == 36 and calls[-1]["progress"] is True
+    assert len(rows) == 36 and calls[-1]["progress"] is True and calls[-1]["devices"] == 1
     for row, record in zip(rows, module.records, strict=True):
         assert row[0] == record["name"]
         assert [float(v) for v in row[1:3]] == record["values"]

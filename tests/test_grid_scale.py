@@ -1,6 +1,8 @@
-"""Signal grids across machines: shards merged into one run's grid (neos.grid_shards), Dask
-chunks equal to the serial grid, resumed after a failure without recomputing finished chunks,
-and failing chunks reported by name (neos.grid_dask, ``neos grid --shard/--dask``).
+"""Signal grids across devices and machines: the compiled calls dealt round four host devices
+give one device's records bit for bit (``hypotest_grid(devices=...)``, ``neos grid
+--devices``), shards merged into one run's grid (neos.grid_shards), Dask chunks equal to the
+serial grid, resumed after a failure without recomputing finished chunks, and failing chunks
+reported by name (neos.grid_dask, ``neos grid --shard/--dask``).
 
 One small model (two bins, a shapesys background, seven signal points, of two model structures
 that interleave: the odd points' signal has a shapesys) keeps the compilations few and short;
@@ -10,10 +12,14 @@ one Dask LocalCluster of two thread workers serves the module.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+import jax
 import pytest
 
 pytest.importorskip("distributed")
@@ -74,6 +80,82 @@ def _patchset(bkgonly: dict[str, Any]) -> dict[str, Any]:
         "patches": patches,
         "version": "1.0.0",
     }
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Run in a fresh interpreter with 4 host CPU devices (XLA_FLAGS must be set before JAX
+#: starts). Calls of 2 points make 2 chunks of each structure (4 points, 3 points): 4 chunks,
+#: dealt in turn round the 4 devices. The run with the programs read back from the cache
+#: folder, and `neos grid` shards on 3 and 1 devices, need no new compilation.
+FOUR_DEVICES = """
+import json, sys
+from pathlib import Path
+import jax
+import relaxed
+from neos.cli import main
+from relaxed import cache
+from relaxed.infer import grid
+
+folder = Path(sys.argv[1])
+files = [str(folder / "bkgonly.json"), str(folder / "patchset.json")]
+ws = relaxed.Workspace(json.loads(Path(files[0]).read_text()))
+patchset = relaxed.PatchSet(json.loads(Path(files[1]).read_text()))
+grid.CHUNK = 2
+placed = []
+deal = grid.run_chunks
+
+def spy(*args, **kwargs):
+    outputs = deal(*args, **kwargs)
+    placed.extend(sorted({d.id for x in jax.tree.leaves(out) for d in x.devices()})
+                  for out in outputs)
+    return outputs
+
+grid.run_chunks = spy
+out = {"devices": [d.platform for d in jax.local_devices()]}
+for name, devices in (("four", None), ("one", 1), ("reloaded", None)):
+    if name == "reloaded":
+        cache._EXPORTED.clear()  # the programs come back from the cache folder
+    placed.clear()
+    out[name] = {"records": grid.hypotest_grid(ws, patchset, devices=devices),
+                 "placed": list(placed)}
+grid_argv = ["grid", *files, "--quiet", "--output-file"]
+codes = [main([*grid_argv, str(folder / "whole.json")])]
+for shard, devices in (("1/2", "3"), ("2/2", "1")):
+    part = str(folder / f"part{shard[0]}.json")
+    codes.append(main([*grid_argv, part, "--shard", shard, "--devices", devices]))
+parts = [str(folder / "part1.json"), str(folder / "part2.json")]
+codes.append(main(["merge", *parts, "--output-file", str(folder / "merged.json")]))
+out["codes"] = codes
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def four_devices(tmp_path_factory: pytest.TempPathFactory):
+    """The 4-device runs, started first so that they compile while the other tests run."""
+    folder = tmp_path_factory.mktemp("grid_four_devices")
+    bkgonly = _bkgonly()
+    (folder / "bkgonly.json").write_text(json.dumps(bkgonly))
+    (folder / "patchset.json").write_text(json.dumps(_patchset(bkgonly)))
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(ROOT),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", FOUR_DEVICES, str(folder)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    yield process, folder
+    if process.poll() is None:
+        process.kill()
+        process.communicate()
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +223,47 @@ def test_a_selection_of_patches_gives_the_whole_grids_records(inputs) -> None:
         assert got == [r for r in serial if r["name"] in names]  # bit-identical, in order
     with pytest.raises(InvalidArgument, match="no patch named 'nope'"):
         grid.hypotest_grid(ws, patchset, patches=["p1", "nope"])
+
+
+# -- devices --------------------------------------------------------------------------------------
+def test_four_host_devices_give_the_records_of_one(four_devices) -> None:
+    process, folder = four_devices
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+    result = json.loads(out)
+    assert result["devices"] == ["cpu"] * 4
+    # the 4 chunks (2 per structure) ran on the 4 devices in turn; with devices=1 on the first
+    assert result["four"]["placed"] == [[0], [1], [2], [3]]
+    assert result["one"]["placed"] == [[0]] * 4
+    four, one = result["four"]["records"], result["one"]["records"]
+    assert [r["name"] for r in one] == NAMES and all(r["converged"] for r in one)
+    assert four == one  # bit for bit (JSON keeps every bit of a float)
+    # programs compiled for each device, stored, and read back onto their own device
+    assert result["reloaded"] == result["four"]
+    # `neos grid --devices` with --shard: shards on 3 and 1 devices merge to the byte
+    assert result["codes"] == [0, 0, 0, 0]
+    whole = (folder / "whole.json").read_text()
+    assert json.loads(whole) == one
+    assert (folder / "merged.json").read_text() == whole
+
+
+def test_devices_are_checked_before_any_model_is_built(inputs) -> None:
+    fresh = relaxed.PatchSet(_patchset(_bkgonly()))
+    count = len(jax.local_devices())
+    cases = [
+        (0, f"between 1 and the {count} local device"),
+        (count + 1, f"got {count + 1}"),
+        ("cpu", "a count or a non-empty sequence of jax devices, got 'cpu'"),
+        ([], "got \\[\\]"),
+        ([0], "got \\[0\\]"),
+    ]
+    for devices, message in cases:
+        with pytest.raises(InvalidArgument, match=message):
+            grid.hypotest_grid(inputs["ws"], fresh, devices=devices)
+    assert fresh not in grid._PREPARED  # nothing was built
+    # the devices given as a list
+    every = jax.local_devices()
+    assert grid.hypotest_grid(inputs["ws"], inputs["patchset"], devices=every) == inputs["serial"]
 
 
 # -- shards ---------------------------------------------------------------------------------------
@@ -309,6 +432,9 @@ def test_grid_option_errors(inputs, capsys) -> None:
         (["--dask", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "sizes the embedded"),
         (["--shard", "1/2", "--table"], "--shard writes a partial result file"),
         (["--shard", "1/2", "--plot", "x.png"], "--plot draws the whole grid"),
+        (["--dask", "--devices", "1"], "with --dask each worker computes its chunks on all"),
+        (["--devices", "99"], "--devices 99: this machine has"),
+        (["--devices", "0"], "0 is not in the range x>=1"),
     ]
     for extra, message in cases:
         assert main(["grid", *files, *extra]) == 2, extra

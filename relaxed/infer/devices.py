@@ -2,10 +2,13 @@ r"""Independent chunks of work spread over the local devices, with the bits of o
 
 Toys, scan points and signal-grid points are independent: the work is cut into chunks at
 fixed places of a global index (chunk :math:`c` holds items :math:`cB .. cB + B - 1`), and
-every chunk runs the *same* compiled single-device program. :func:`run_chunks` places the
-arguments shared by all chunks on each device once, commits chunk :math:`c`'s own arguments to
-device :math:`c \bmod D` and dispatches all chunks before waiting for any (JAX dispatches
-asynchronously, so the devices run concurrently), then returns the outputs in chunk order.
+every chunk runs the *same* single-device program. :func:`run_chunks` places the
+arguments shared by all chunks once on each device that gets a chunk, commits chunk
+:math:`c`'s own arguments to device :math:`c \bmod D` and dispatches all chunks before waiting
+for any (JAX dispatches asynchronously, so the devices run concurrently), then returns the
+outputs in chunk order. XLA fixes the device of a compiled executable, so the program is
+compiled for each device it runs on (``jax.jit`` does this by itself;
+:func:`relaxed.cache.compiled_call` keys its stored programs by the arguments' device).
 
 Why not ``jax.shard_map`` over a :class:`jax.sharding.Mesh`: XLA compiles a sharded program
 for each device count, and its arithmetic need not match the single-device program's: on the
@@ -66,13 +69,19 @@ def run_chunks(
     shared: tuple[Any, ...],
     chunks: Sequence[tuple[Any, ...]],
     devices: tuple[Any, ...],
+    start: int = 0,
 ) -> list[Any]:
     r"""``[program(*shared, *chunk) for chunk in chunks]``, chunk :math:`c` on device
-    :math:`c \bmod D` of ``devices``, all dispatched before any is waited for.
+    :math:`(s + c) \bmod D` of ``devices`` (:math:`s` = ``start``), all dispatched before any
+    is waited for.
 
     ``program`` is one jit-compiled function (the same on every device, so the numbers do not
-    depend on the device count); ``shared`` (pytrees: a model, fitted parameters) is copied
-    to each device once. The outputs stay on their devices, in chunk order.
+    depend on the device count), or a function that calls one
+    (:func:`relaxed.cache.compiled_call`: it runs where its arguments are committed);
+    ``shared`` (pytrees: a model, fitted parameters) is copied once to each device that gets a
+    chunk. The outputs stay on their devices, in chunk order. ``start`` continues the deal of
+    an earlier call: work of several programs (one per model structure of a signal grid)
+    dealt in turn, ``start`` = the chunks dealt before, fills the devices evenly.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -81,10 +90,16 @@ def run_chunks(
         ...                   local_devices())
         >>> [o.tolist() for o in outs]
         [[0.0, 2.0, 4.0], [6.0, 8.0, 10.0]]
+        >>> devices = local_devices()
+        >>> [out] = run_chunks(double, (3.0,), [(jnp.ones(2),)], devices, start=1)
+        >>> out.devices() == {devices[1 % len(devices)]}, out.tolist()
+        (True, [3.0, 3.0])
     """
-    placed = [jax.device_put(shared, device) for device in devices]
+    placed: dict[int, tuple[Any, ...]] = {}
     outputs = []
     for c, chunk in enumerate(chunks):
-        d = c % len(devices)
+        d = (start + c) % len(devices)
+        if d not in placed:
+            placed[d] = jax.device_put(shared, devices[d])
         outputs.append(program(*placed[d], *jax.device_put(chunk, devices[d])))
     return outputs

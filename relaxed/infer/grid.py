@@ -21,6 +21,10 @@ How it stays fast:
 3. The patched and aligned models are kept with the :class:`relaxed.PatchSet` object: a second
    grid of the same ``Workspace`` and ``PatchSet`` objects (another ``poi_test``, limits)
    builds nothing again.
+4. The chunks of all structures are dealt in turn round the local devices (``devices``),
+   each running its structure's program compiled for that device
+   (:func:`relaxed.infer.devices.run_chunks`), all dispatched before any is collected: the
+   records are bit-identical whatever the number of devices.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from relaxed.histfactory.model import _LEAVES, Model
 from relaxed.histfactory.patchset import PatchSet
 from relaxed.histfactory.workspace import Workspace, _patched_model_spec
 from relaxed.infer import calculators, checks, intervals
+from relaxed.infer.devices import local_devices, run_chunks
 from relaxed.infer.hypotest import pop_solver_options
 from relaxed.infer.mle import SolverOptions
 
@@ -108,6 +113,7 @@ def hypotest_grid(
     progress: bool = False,
     verify: bool = True,
     patches: Sequence[str] | None = None,
+    devices: int | Sequence[Any] | None = None,
     **solver_kwargs: Any,
 ) -> list[dict[str, Any]]:
     r"""Observed and expected :math:`\mathrm{CL}_s` at :math:`\mu` = ``poi_test`` for every
@@ -130,6 +136,9 @@ def hypotest_grid(
             built and aligned over the whole patch set, and each compiled call is padded to
             the size the whole grid uses, so every record is bit-identical to the whole
             grid's (what shards and Dask chunks of a grid rely on).
+        devices: the local devices the compiled calls are dealt round (None: all; a number:
+            the first ones; or a list of ``jax.Device``). Each device runs the same program,
+            so the records do not depend on it (:mod:`relaxed.infer.devices`).
         solver_kwargs: ``method``, ``maxiter``, ``tolerance``, ``nstarts``
             (:class:`relaxed.infer.mle.SolverOptions`).
 
@@ -143,8 +152,8 @@ def hypotest_grid(
 
     Raises:
         relaxed.exceptions.InvalidPatch: a patch does not apply (before any fit runs).
-        relaxed.exceptions.InvalidArgument: a bad option, or a name in ``patches`` that is
-            not a patch of the patch set.
+        relaxed.exceptions.InvalidArgument: a bad option (``devices`` included), or a name
+            in ``patches`` that is not a patch of the patch set.
 
     Example:
         >>> import relaxed
@@ -168,6 +177,8 @@ def hypotest_grid(
         [('a', 0.052516), ('b', 1.3e-05)]
         >>> hypotest_grid(ws, patchset, patches=["b"])[0]["CLs_obs"] == records[1]["CLs_obs"]
         True
+        >>> hypotest_grid(ws, patchset, devices=1) == records
+        True
     """
     if not isinstance(workspace, Workspace):
         workspace = Workspace(workspace)
@@ -176,6 +187,7 @@ def hypotest_grid(
     if test_stat not in ("q", "qtilde"):
         raise InvalidArgument(f"test_stat must be 'q' or 'qtilde' for a grid, got {test_stat!r}")
     checks.check_level(level)
+    devs = local_devices(devices)
     kwargs = dict(solver_kwargs)
     solver = pop_solver_options(kwargs)
     if kwargs:
@@ -199,11 +211,12 @@ def hypotest_grid(
     results: list[dict[str, Any]] = [{} for _ in range(npoints)]
     bar = _progress(len(selected), progress)
     try:
-        pending = []
-        for group in groups:
+        pending: list[tuple[list[int], Any, tuple[float, float]]] = []
+        for group in groups:  # every chunk is dispatched before any is collected
             rows = [j for j, i in enumerate(group.members) if i in selected]
             if rows:
-                pending.extend(_dispatch(group, poi_test, test_stat, upper_limits, level, rows))
+                settings = (poi_test, test_stat, upper_limits, level)
+                pending.extend(_dispatch(group, *settings, rows, devs, len(pending)))
         for members, outputs, bounds in pending:
             _collect(members, outputs, results, upper_limits, bounds)
             if bar is not None:
@@ -389,11 +402,13 @@ def _dispatch(
     upper_limits: bool,
     level: float,
     rows: Sequence[int],
+    devices: tuple[Any, ...],
+    start: int,
 ) -> list[tuple[list[int], Any, tuple[float, float]]]:
-    """Start the compiled calls of the points ``rows`` of one group (asynchronously); returns
-    (members, outputs, the POI's bounds) per chunk. The calls have the padded size of the
-    whole group whatever the rows, so a point's numbers do not depend on which others are
-    computed with it."""
+    """Start the compiled calls of the points ``rows`` of one group (asynchronously), dealt
+    round ``devices`` from the ``start``-th chunk of the deal; returns (members, outputs, the
+    POI's bounds) per chunk. The calls have the padded size of the whole group whatever the
+    rows, so a point's numbers do not depend on which others are computed with it."""
     treedef = jax.tree_util.tree_structure(Model.tree_unflatten(group.layout, tuple(_LEAVES)))
     low, up = group.config.bounds[group.layout.poi_index]
     setup = intervals._Setup(
@@ -424,17 +439,21 @@ def _dispatch(
     poi = jnp.asarray(poi_test, dtype=jnp.float64)
     level_arr = jnp.asarray(level, dtype=jnp.float64)
     key = calculators._key(None)
-    pending = []
+
+    def program(poi: Any, init: Any, key: Any, level: Any, leaves: Any, data: Any) -> Any:
+        # the program stored for the device the arguments are committed to
+        return cache.compiled_call("grid", chunk, static, leaves, data, poi, init, key, level)
+
     size = _chunk_size(len(group.members))
+    parts, chunks = [], []
     for a in range(0, len(rows), size):
         part = list(rows[a : a + size])
         take = np.asarray(part + part[-1:] * (size - len(part)))  # pad: repeat the last point
-        leaves = [leaf[take] for leaf in group.leaves]
-        outputs = cache.compiled_call(
-            "grid", chunk, static, leaves, group.data[take], poi, group.init, key, level_arr
-        )
-        pending.append(([group.members[r] for r in part], outputs, bounds))
-    return pending
+        parts.append([group.members[r] for r in part])
+        chunks.append(([leaf[take] for leaf in group.leaves], group.data[take]))
+    shared = (poi, group.init, key, level_arr)
+    outputs = run_chunks(program, shared, chunks, devices, start)
+    return [(members, out, bounds) for members, out in zip(parts, outputs, strict=True)]
 
 
 def _collect(
