@@ -1,5 +1,5 @@
 """Scaling out: a signal grid serial against Dask with 2 workers and on 1 against 2 local
-devices, and toys per second on 1 and 2 local devices.
+devices, and toys and toy-based scan points per second on 1 and 2 local devices.
 
 Part ``toys``: toy-based tests at mu = 1 (:func:`relaxed.infer.toys.toy_stats`, both
 hypotheses) of the hello world (``--toys-hello`` toys per hypothesis, default 10000) and of the
@@ -9,6 +9,12 @@ default 16), each in a new process with 1 and with 2 host devices
 (``XLA_FLAGS=--xla_force_host_platform_device_count``): first call (compilation included) and
 warm (another seed), toys per second (both hypotheses), whether the two give identical test
 statistics (for the same seed), and the efficiency ``t_1 / (2 t_2)``.
+
+Part ``scan``: a toy-based POI scan of the hello world (:func:`relaxed.infer.scans.scan_values`,
+``--scan-points`` points from 0 to 4, default 16, ``--scan-toys`` toys per hypothesis, default
+1000, chunks of ``--scan-chunk`` points, default 1) in a new process with 1 and with 2 host
+devices: first call and warm (another key), scan points per second, whether the two give
+identical CLs values (for the same key), and the efficiency ``t_1 / (2 t_2)``.
 
 Part ``grid``: the grid of a shared patch set (default: the 125 points of the 1Lbb simplified
 likelihood in ``shared/reference/atlas_real``; ``--patchset erjr`` for eRJR's 64, or
@@ -34,9 +40,10 @@ once per device it runs on) and warm, the efficiency ``t_1 / (2 t_2)`` of the wa
 whether the records are identical. ``--grid-ways`` picks the rows (``dask``: serial and Dask;
 ``devices``).
 
-    python benchmarks/bench_scale.py [--parts grid,toys] [--patchset 1lbb|erjr|FILE] [--points N]
-                                     [--upper-limits] [--workers 2] [--chunk-size 16]
-                                     [--pilot] [--grid-ways dask,devices]
+    python benchmarks/bench_scale.py [--parts grid,toys,scan] [--patchset 1lbb|erjr|FILE]
+                                     [--points N] [--upper-limits] [--workers 2]
+                                     [--chunk-size 16] [--pilot] [--grid-ways dask,devices]
+                                     [--scan-points 16] [--scan-toys 1000] [--scan-chunk 1]
 
 Prints one JSON object (``grid``: the part's results; ``machine``: CPU count and the load
 average before and after, to tell a busy machine). Progress goes to stderr.
@@ -327,7 +334,60 @@ def bench_toys(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-PARTS = {"grid": bench_grid, "toys": bench_toys}
+def _measure_scan(task: dict[str, Any]) -> dict[str, Any]:
+    """One process with ``task["devices"]`` host devices: a toy-based scan of the hello world
+    (:func:`relaxed.infer.scans.scan_values`), first call (compilation included) then warm
+    (another key), and a digest of its CLs values."""
+    import jax
+    import numpy as np
+
+    from relaxed.infer import scans
+
+    model, data = _toy_model("hello_world")
+    scan = np.linspace(0.0, 4.0, task["points"])
+    out: dict[str, Any] = {"devices": len(jax.devices())}
+
+    def run(seed: int) -> Any:
+        values = scans.scan_values(
+            data,
+            model,
+            scan,
+            chunk=task["chunk"],
+            devices=task["devices"],
+            calctype="toybased",
+            ntoys=task["ntoys"],
+            key=jax.random.PRNGKey(seed),
+        )
+        return jax.block_until_ready(values)
+
+    first = time.perf_counter()
+    run(0)
+    out["first_s"] = time.perf_counter() - first
+    warm = time.perf_counter()
+    values = run(1)
+    out["warm_s"] = time.perf_counter() - warm
+    out["points_per_s"] = task["points"] / out["warm_s"]
+    out["values_sha256"] = hashlib.sha256(np.asarray(values).tobytes()).hexdigest()
+    return out
+
+
+def bench_scan(args: argparse.Namespace) -> dict[str, Any]:
+    """Toy-based scan points per second on 1 and 2 local (host) devices, hello world."""
+    rows: dict[Any, Any] = {}
+    for devices in (1, 2):
+        task = {"part": "scan", "points": args.scan_points, "ntoys": args.scan_toys}
+        task.update(chunk=args.scan_chunk, devices=devices)
+        env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        with tempfile.TemporaryDirectory() as cache_dir:
+            rows[devices] = _worker(task, Path(cache_dir), env)
+        print(f"scan devices={devices}: {rows[devices]}", file=sys.stderr)
+    rows["identical"] = rows[1].pop("values_sha256") == rows[2].pop("values_sha256")
+    rows["efficiency_warm"] = rows[1]["warm_s"] / (2 * rows[2]["warm_s"])
+    settings = {"points": args.scan_points, "ntoys": args.scan_toys, "chunk": args.scan_chunk}
+    return {"hello_world": {**settings, **rows}}
+
+
+PARTS = {"grid": bench_grid, "toys": bench_toys, "scan": bench_scan}
 
 
 def main() -> None:
@@ -351,11 +411,15 @@ def main() -> None:
     parser.add_argument(
         "--toys-compressed", type=int, default=16, help="toys: 217-parameter workspace"
     )
+    parser.add_argument("--scan-points", type=int, default=16, help="scan: points")
+    parser.add_argument("--scan-toys", type=int, default=1000, help="scan: toys per hypothesis")
+    parser.add_argument("--scan-chunk", type=int, default=1, help="scan: points per call")
     parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure is not None:
         task = json.loads(args.measure)
-        measure = _measure_toys if task.get("part") == "toys" else _measure
+        measures = {"toys": _measure_toys, "scan": _measure_scan}
+        measure = measures.get(task.get("part"), _measure)
         print(json.dumps(measure(task)))
         return
     if args.patchset not in PATCHSETS and args.bkgonly is None:

@@ -15,7 +15,9 @@
   expected +2 sigma CLs is below ``--level``) with the tested value marked.
 - ``neos upper-limit WORKSPACE``: the observed and expected upper limits on the POI at
   ``--level``; ``--plot FILE`` draws the Brazil band (the ``--scan`` grid, or 0 to 1.2 times
-  the largest limit found by root finding) with the limits marked.
+  the largest limit found by root finding) with the limits marked. A ``--scan`` is computed
+  in chunks of ``--chunk`` points dealt round ``--devices`` (:mod:`relaxed.infer.scans`);
+  ``--shard I/N`` computes one shard of the points and writes a partial result.
 - ``neos grid BKGONLY PATCHSET``: CLs (and with ``--upper-limits`` the upper limits) of every
   signal hypothesis of a patch set (:func:`relaxed.infer.grid.hypotest_grid`); ``--plot FILE``
   draws the exclusion contours in the plane of the patch set's two labels
@@ -28,9 +30,9 @@
   and the test statistic of every toy (:mod:`relaxed.infer.toys`); ``--shard I/N`` computes
   one shard of the toys and writes a partial result, ``--devices`` spreads the toys over local
   devices. Toys whose fits do not converge are dropped and counted.
-- ``neos merge FILE...``: the partial results of ``neos toys --shard`` or ``neos grid
-  --shard`` combined into exactly the output of one run (missing or repeated shards and files
-  of different inputs are errors).
+- ``neos merge FILE...``: the partial results of ``neos toys --shard``, ``neos upper-limit
+  --scan ... --shard`` or ``neos grid --shard`` combined into exactly the output of one run
+  (missing or repeated shards and files of different inputs are errors).
 
 A WORKSPACE is a pyhf JSON file, or ``-`` for standard input; ``-p/--patch FILE`` (repeatable)
 applies JSON Patch files to the model specification in order, as ``pyhf cls -p``.
@@ -515,13 +517,41 @@ def _cls_command(**params: Any) -> Any:
     show_default="root finding",
     help="a POI grid to interpolate the limits on",
 )
+@_option(
+    "--shard",
+    type=_Shard(),
+    default=None,
+    show_default="the whole scan",
+    help="with --scan: compute shard I of N (1-based) of the scan points and write a partial "
+    "result for 'neos merge'",
+)
+@_option(
+    "--chunk",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="16 points, 1 with --calctype toybased; at most the scan's points",
+    help="with --scan: points per compiled call; shards hold whole chunks, and only shards of "
+    "the same --chunk merge",
+)
+@_option(
+    "--devices",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="all local devices",
+    help="with --scan: deal the chunks round the first N local devices (the numbers do not "
+    "depend on it)",
+)
 @_output_options(json_default=True)
 @_plot_option("the Brazil band with the limits marked")
 def _upper_limit_command(**params: Any) -> Any:
     """Observed and expected (-2 .. +2 sigma) upper limits on the POI.
 
     WORKSPACE is a pyhf JSON workspace or an HS3 document (--measurement then names its
-    analysis), or - for standard input.
+    analysis), or - for standard input. With --scan the CLs values of the points are
+    computed in chunks of --chunk points, dealt round --devices; with --shard I/N the output
+    is a partial result file of the shard's points (no limits): run the N shards anywhere
+    and combine their files with 'neos merge', which prints exactly the output of one run
+    with the same --chunk.
     """
     return _dispatch("upper-limit", params)
 
@@ -702,15 +732,16 @@ def _toys_command(**params: Any) -> Any:
     return _dispatch("toys", params)
 
 
-@cli.command("merge", short_help="combine the partial results of 'neos toys --shard'")
+@cli.command("merge", short_help="combine the partial results of '--shard' runs")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @_output_options(json_default=True)
 def _merge_command(**params: Any) -> Any:
-    """Combine the partial results of 'neos toys --shard I/N' into the result of one run.
+    """Combine the partial results of 'neos toys --shard I/N', 'neos upper-limit --scan ...
+    --shard I/N' or 'neos grid --shard I/N' into the result of one run.
 
     Every shard 1/N .. N/N must be given once; the files must come from the same workspace,
     settings and seed (missing or repeated shards and files of different inputs are errors
-    naming them). The output equals that of 'neos toys' without --shard, apart from timing.
+    naming them). The output equals that of the command without --shard, apart from timing.
     """
     return _dispatch("merge", params)
 
@@ -1264,56 +1295,155 @@ def _limits_table(result: Any, args: SimpleNamespace, poi: str) -> str:
     return "\n".join([head, *_rows(rows)])
 
 
+def _check_scan_options(args: SimpleNamespace) -> None:
+    """Options of ``neos upper-limit`` that do not go together, found before anything is read."""
+    if args.scan is None:
+        given = [name for name in ("shard", "chunk", "devices") if name in args.explicit]
+        if given:
+            raise UsageError(
+                f"--{given[0]} needs --scan: only the points of a scan are split (root finding "
+                "tests one POI value after another)"
+            )
+    if args.shard is not None:
+        if not args.as_json:
+            raise UsageError("--shard writes a partial result file, which is JSON (not --table)")
+        if args.plot is not None:
+            raise UsageError(
+                "--plot draws the whole scan; a --shard holds part of it (merge the shards "
+                "with 'neos merge')"
+            )
+    if args.devices is not None:
+        import jax
+
+        local = jax.local_devices()
+        if args.devices > len(local):
+            raise UsageError(
+                f"--devices {args.devices}: this machine has {len(local)} local device(s)"
+            )
+
+
 def _upper_limit(args: SimpleNamespace) -> int:
     import numpy as np
 
     from relaxed.exceptions import RelaxedError
     from relaxed.infer import upper_limit
 
+    _check_scan_options(args)
     _, model, data = _model_and_data(args)
     _needs_poi(model, args)
     poi = model.config.poi_name
     kwargs = _stat_kwargs(args)
-    scan = _linspace(args.scan)
+    if args.scan is not None:
+        return _scan_upper_limit(args, model, data, kwargs)
     try:
-        if args.plot is not None and scan is not None:
-            obs, exp, scan_results = upper_limit(
-                data, model, scan=scan, level=args.level, return_results=True, **kwargs
-            )
-        else:
-            obs, exp = upper_limit(data, model, scan=scan, level=args.level, **kwargs)
+        obs, exp = upper_limit(data, model, level=args.level, **kwargs)
     except RelaxedError as err:
-        raise _failure(err, "--scan" if scan is not None else "") from err
+        raise _failure(err) from err
     result = _checked({"obs": float(obs), "exp": _floats(exp), "level": args.level}, "upper-limit")
     if args.plot is not None:
-        from neos.plot import brazil_figure
+        # root finding: a grid just wide enough for the limits
+        lower, upper = model.config.suggested_bounds()[model.config.poi_index]
+        lo = max(0.0, lower)
+        hi = min(1.2 * max(result["obs"], *result["exp"]), upper)
+        if not hi > lo:
+            hi = upper
+        try:
+            *_, scan_results = upper_limit(
+                data,
+                model,
+                scan=np.linspace(lo, hi, 25),
+                level=args.level,
+                return_results=True,
+                **kwargs,
+            )
+        except RelaxedError as err:
+            raise _failure(err, "--plot") from err
+        _limits_plot(args, poi, result, (obs, exp), scan_results)
+    _output(result, args, lambda r: _limits_table(r, args, poi))
+    return 0
 
-        if scan is None:  # root finding: a grid just wide enough for the limits
-            lower, upper = model.config.suggested_bounds()[model.config.poi_index]
-            lo = max(0.0, lower)
-            hi = min(1.2 * max(result["obs"], *result["exp"]), upper)
-            if not hi > lo:
-                hi = upper
-            try:
-                *_, scan_results = upper_limit(
-                    data,
-                    model,
-                    scan=np.linspace(lo, hi, 25),
-                    level=args.level,
-                    return_results=True,
-                    **kwargs,
-                )
-            except RelaxedError as err:
-                raise _failure(err, "--plot") from err
-        fig = brazil_figure(
-            scan_results,
-            args.level,
-            limits=(obs, exp),
-            poi_label=poi,
-            title=f"upper limits on {poi} at {100 * (1 - args.level):g}% CL: observed "
-            f"{result['obs']:.3g}, expected {result['exp'][2]:.3g}",
+
+def _limits_plot(
+    args: SimpleNamespace, poi: str, result: Any, limits: Any, scan_results: Any
+) -> None:
+    from neos.plot import brazil_figure
+
+    fig = brazil_figure(
+        scan_results,
+        args.level,
+        limits=limits,
+        poi_label=poi,
+        title=f"upper limits on {poi} at {100 * (1 - args.level):g}% CL: observed "
+        f"{result['obs']:.3g}, expected {result['exp'][2]:.3g}",
+    )
+    _save_plot(fig, args.plot)
+
+
+def _scan_upper_limit(args: SimpleNamespace, model: Any, data: Any, kwargs: dict) -> int:
+    """``neos upper-limit --scan``: the points' CLs values in chunks over the local devices
+    (:func:`relaxed.infer.scans.scan_values`), then the limits, or a shard's partial file."""
+    import jax
+    import jax.numpy as jnp
+
+    from relaxed import cache
+    from relaxed.exceptions import RelaxedError
+    from relaxed.infer import intervals, scans, toys
+
+    start = time.perf_counter()
+    poi = model.config.poi_name
+    scan = _linspace(args.scan)
+    npoints = len(scan)
+    chunk = min(args.chunk or scans.DEFAULT_CHUNK[args.calctype], npoints)
+    first, count, shard = 0, npoints, args.shard
+    if shard is not None:
+        nchunks = math.ceil(npoints / chunk)
+        if shard[1] > nchunks:
+            raise UsageError(
+                f"--shard {shard[0]}/{shard[1]}: {npoints} scan points in chunks of {chunk} "
+                f"make {nchunks} chunk(s), fewer than {shard[1]} shards; use --chunk "
+                f"{max(npoints // shard[1], 1)} or less"
+            )
+        first, count = toys.shard_range(shard[0] - 1, shard[1], npoints, chunk)
+    try:
+        values = scans.scan_values(
+            data,
+            model,
+            scan,
+            first=first,
+            count=count,
+            chunk=chunk,
+            devices=args.devices,
+            **kwargs,
         )
-        _save_plot(fig, args.plot)
+        if shard is None:
+            obs, exp = scans.scan_limits(scan, values, args.level, model)
+    except RelaxedError as err:
+        raise _failure(err, "--scan") from err
+    if shard is not None:
+        settings = {
+            "poi": poi,
+            "test_stat": args.test_stat,
+            "calctype": args.calctype,
+            **({"ntoys": args.ntoys} if args.calctype == "toybased" else {}),
+            "level": args.level,
+            "chunk": chunk,
+            "compiled_for": cache.optimize_for(),
+        }
+        doc = scans.to_document(
+            values, scan, settings, toys.fingerprint(model, data), first=first, shard=shard
+        )
+        local = jax.local_devices()
+        doc["timing"] = {
+            "wall_s": time.perf_counter() - start,
+            "devices": [str(d) for d in local[: args.devices or len(local)]],
+        }
+        _emit(json.dumps(doc, indent=2, allow_nan=False), args.output_file)
+        return 0
+    result = _checked({"obs": float(obs), "exp": _floats(exp), "level": args.level}, "upper-limit")
+    if args.plot is not None:
+        grid = jnp.asarray(scan, dtype=jnp.float64)
+        scan_results = (grid, intervals._results_list(grid, values))
+        _limits_plot(args, poi, result, (obs, exp), scan_results)
     _output(result, args, lambda r: _limits_table(r, args, poi))
     return 0
 
@@ -1676,6 +1806,8 @@ def _merge(args: SimpleNamespace) -> int:
     kinds = {d.get("kind") if isinstance(d, Mapping) else None for d in docs}
     if "grid" in kinds:
         return _merge_grid(args, kinds)
+    if "relaxed.scan" in kinds:
+        return _merge_scan(args, docs, names, kinds)
     try:
         doc = toys.merge_documents(docs, names)
     except RelaxedError as err:
@@ -1689,6 +1821,43 @@ def _merge(args: SimpleNamespace) -> int:
     }
     _output(doc, args, _toys_table)
     return 0
+
+
+def _merge_scan(args: SimpleNamespace, docs: list[Any], names: list[str], kinds: set[Any]) -> int:
+    """``neos merge`` of ``neos upper-limit --scan ... --shard`` files: the output of one
+    ``neos upper-limit`` run (the limits, as JSON or a table)."""
+    from relaxed.exceptions import RelaxedError
+    from relaxed.infer import scans
+
+    if kinds != {"relaxed.scan"}:
+        raise UsageError(
+            "merge: the files mix shards of an upper-limit scan with other results; merge "
+            "each kind apart"
+        )
+    try:
+        doc = scans.merge_documents(docs, names)
+    except RelaxedError as err:
+        raise UsageError(f"merge: {err}") from err
+    limits = doc["result"]
+    result = {"obs": _finite(limits["obs"]), "exp": [_finite(v) for v in limits["exp"]]}
+    result = _checked({**result, "level": limits["level"]}, "upper-limit")
+    settings, grid = doc["settings"], doc["scan"]
+    shown = SimpleNamespace(
+        scan=(grid[0], grid[-1], len(grid)),
+        level=settings["level"],
+        test_stat=settings.get("test_stat", "unknown"),
+        calctype=settings.get("calctype", "unknown"),
+        ntoys=settings.get("ntoys"),
+        as_json=args.as_json,
+        output_file=args.output_file,
+    )
+    _output(result, shown, lambda r: _limits_table(r, shown, settings["poi"]))
+    return 0
+
+
+def _finite(value: float | None) -> float:
+    """A number of a merged document (``None``: not finite)."""
+    return math.nan if value is None else value
 
 
 def _merge_grid(args: SimpleNamespace, kinds: set[Any]) -> int:

@@ -7,7 +7,8 @@ a JAX array, jit-able, vmap-able and differentiable. :func:`fit_summary` (module
 Inputs are checked before anything is computed (:mod:`relaxed.infer.checks`); inside
 ``jax.jit``/``vmap``/``grad`` the checks cannot raise, and :func:`checked` turns them into the
 same errors after a compiled call. :mod:`relaxed.infer.toys` runs toys in chunks, over
-several devices, or in shards on several machines, with the numbers of one run.
+several devices, or in shards on several machines, with the numbers of one run;
+:mod:`relaxed.infer.scans` does the same for the points of a POI scan.
 """
 
 from relaxed.infer import (
@@ -16,6 +17,7 @@ from relaxed.infer import (
     grid,
     intervals,
     mle,
+    scans,
     summary,
     test_statistics,
     toys,
@@ -34,6 +36,7 @@ __all__ = [
     "intervals",
     "grid",
     "toys",
+    "scans",
     "summary",
     "hypotest",
     "upper_limit",

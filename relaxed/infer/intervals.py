@@ -182,7 +182,7 @@ def check_bracketed(
     cls_low: Any,
     cls_high: Any,
     level: float,
-    model: Model,
+    model: Model | str,
     poi_bounds: tuple[float, float] | None = None,
 ) -> None:
     r"""Raise :class:`~relaxed.exceptions.LimitNotBracketed` unless each of the six limits
@@ -192,6 +192,7 @@ def check_bracketed(
 
     ``[low, high]`` is a scan's range, or with ``poi_bounds`` (root finding) the bracket,
     which stops at the POI's bounds: the message then says that the limit lies beyond them.
+    ``model`` names the POI in the message (a model, or the POI's name).
 
     Example:
         >>> import relaxed
@@ -209,7 +210,7 @@ def check_bracketed(
     below = ~above & ~(cls_low >= level)
     if not (above.any() or below.any()):
         return
-    poi = model.config.poi_name
+    poi = model if isinstance(model, str) else model.config.poi_name
     messages = []
     for bad, values, side in ((above, cls_high, "above"), (below, cls_low, "below")):
         if not bad.any():

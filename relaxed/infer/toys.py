@@ -255,14 +255,7 @@ def merge_toy_stats(parts: Sequence[ToyStats]) -> ToyStats:
                 "the parts come from different inputs or settings: their observed test "
                 f"statistics differ (q = {float(head.q)!r} and {float(part.q)!r})"
             )
-    end = int(head.first)
-    for part in parts:
-        start = int(part.first)
-        if start > end:
-            raise InvalidArgument(f"toys {end} .. {start - 1} are missing between the parts")
-        if start < end:
-            raise InvalidArgument(f"toys {start} .. {end - 1} are in more than one part")
-        end = start + int(np.shape(part.sb)[0])
+    _check_contiguous([(int(p.first), int(np.shape(p.sb)[0])) for p in parts], "toys")
 
     def joined(field: str) -> Array:
         return jnp.concatenate([jnp.asarray(getattr(p, field)) for p in parts])
@@ -518,6 +511,66 @@ def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
     return None if a == b else where or "(the value)"
 
 
+def _check_contiguous(ranges: Sequence[tuple[int, int]], what: str) -> None:
+    """Check that ``(first, count)`` ranges sorted by ``first`` neither overlap nor leave a
+    gap (shared by the toys and :mod:`relaxed.infer.scans`; ``what`` names the items)."""
+    end = ranges[0][0] if ranges else 0
+    for start, count in ranges:
+        if start > end:
+            raise InvalidArgument(f"{what} {end} .. {start - 1} are missing between the parts")
+        if start < end:
+            raise InvalidArgument(f"{what} {start} .. {end - 1} are in more than one part")
+        end = start + count
+
+
+def _check_same(
+    docs: Sequence[Mapping[str, Any]], names: Sequence[str], fields: Sequence[str]
+) -> None:
+    """Raise unless every document has the first one's ``fields`` (JSON values): partial
+    documents of different inputs or settings do not merge; the message names the files and
+    the first path that differs."""
+    head, head_name = docs[0], names[0]
+    for doc, name in zip(docs[1:], names[1:], strict=False):
+        for field in fields:
+            where = _first_difference(head[field], doc[field], field)
+            if where is not None:
+                what = "model or data" if field == "fingerprint" else where
+                raise InvalidArgument(
+                    f"{head_name} and {name} come from different inputs ({what} differs): "
+                    "they cannot be merged"
+                )
+
+
+def _check_shards(docs: Sequence[Mapping[str, Any]], names: Sequence[str], what: str) -> None:
+    """Raise unless the documents are the shards 1/N .. N/N of one calculation, each once (a
+    document without ``shard`` counts as 1/1); the messages name the shards and the files
+    (``what``: the items split, for the message)."""
+    shards = [
+        (doc["shard"]["index"], doc["shard"]["count"]) if "shard" in doc else (1, 1) for doc in docs
+    ]
+    counts = sorted({count for _, count in shards})
+    if len(counts) > 1:
+        listed = ", ".join(f"{i}/{n} in {name}" for (i, n), name in zip(shards, names, strict=True))
+        raise InvalidArgument(
+            f"the files split the {what} into different numbers of shards: {listed}"
+        )
+    nshards = counts[0]
+    seen: dict[int, str] = {}
+    for (index, _), name in zip(shards, names, strict=True):
+        if index in seen:
+            raise InvalidArgument(
+                f"shard {index}/{nshards} is given twice: in {seen[index]} and in {name}"
+            )
+        seen[index] = name
+    missing = [i for i in range(1, nshards + 1) if i not in seen]
+    if missing:
+        given = ", ".join(f"{i}/{nshards} in {seen[i]}" for i in sorted(seen))
+        listed = ", ".join(f"{i}/{nshards}" for i in missing)
+        plural = "s" if len(missing) > 1 else ""
+        verb = "are" if len(missing) > 1 else "is"
+        raise InvalidArgument(f"shard{plural} {listed} {verb} missing (given: {given})")
+
+
 def merge_documents(
     docs: Sequence[Mapping[str, Any]], names: Sequence[str] | None = None
 ) -> dict[str, Any]:
@@ -553,40 +606,9 @@ def merge_documents(
             _check_document(doc)
         except InvalidArgument as err:
             raise InvalidArgument(f"{name}: {err}") from err
-    head, head_name = docs[0], names[0]
-    for doc, name in zip(docs[1:], names[1:], strict=False):
-        for field in ("fingerprint", "settings", "observed"):
-            where = _first_difference(head[field], doc[field], field)
-            if where is not None:
-                what = "model or data" if field == "fingerprint" else where
-                raise InvalidArgument(
-                    f"{head_name} and {name} come from different inputs ({what} differs): "
-                    "they cannot be merged"
-                )
-    shards = [
-        (doc["shard"]["index"], doc["shard"]["count"]) if "shard" in doc else (1, 1) for doc in docs
-    ]
-    counts = sorted({count for _, count in shards})
-    if len(counts) > 1:
-        listed = ", ".join(f"{i}/{n} in {name}" for (i, n), name in zip(shards, names, strict=True))
-        raise InvalidArgument(
-            f"the files split the toys into different numbers of shards: {listed}"
-        )
-    nshards = counts[0]
-    seen: dict[int, str] = {}
-    for (index, _), name in zip(shards, names, strict=True):
-        if index in seen:
-            raise InvalidArgument(
-                f"shard {index}/{nshards} is given twice: in {seen[index]} and in {name}"
-            )
-        seen[index] = name
-    missing = [i for i in range(1, nshards + 1) if i not in seen]
-    if missing:
-        given = ", ".join(f"{i}/{nshards} in {seen[i]}" for i in sorted(seen))
-        what = ", ".join(f"{i}/{nshards}" for i in missing)
-        plural = "s" if len(missing) > 1 else ""
-        verb = "are" if len(missing) > 1 else "is"
-        raise InvalidArgument(f"shard{plural} {what} {verb} missing (given: {given})")
+    head = docs[0]
+    _check_same(docs, names, ("fingerprint", "settings", "observed"))
+    _check_shards(docs, names, "toys")
     try:
         merged = merge_toy_stats([document_stats(doc) for doc in docs])
     except InvalidArgument as err:
