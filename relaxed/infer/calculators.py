@@ -80,6 +80,9 @@ EXPECTED_NSIGMA = (2.0, 1.0, 0.0, -1.0, -2.0)
 #: Percentiles of the standard normal at -2, -1, 0, 1, 2 sigma, as pyhf's toy calculator.
 NORMAL_PERCENTILES = (2.27501319, 15.86552539, 50.0, 84.13447461, 97.72498681)
 CALC_BASE_DISTS = ("normal", "clipped_normal")
+#: A toy (or observed) data set whose free fit's -2 log L exceeds the conditional fit's by more
+#: than this counts as not converged: the free fit stopped in a higher local minimum.
+FIT_ORDER_TOLERANCE = 1e-6
 
 
 def _safe_sqrt(x: Array) -> Array:
@@ -677,7 +680,16 @@ def _set_stats(
     nll = fits.twice_nll.reshape(nsets, 2)
     muhat = fits.bestfit[:, poi].reshape(nsets, 2)[:, 1]
     stats = from_fits(test_stat, mu, nll[:, 0], nll[:, 1], muhat)
-    return stats, jnp.all(fits.converged.reshape(nsets, 2), axis=1)
+    ordered = _ordered_fits(nll[:, 0], nll[:, 1])
+    return stats, jnp.all(fits.converged.reshape(nsets, 2), axis=1) & ordered
+
+
+def _ordered_fits(cond_nll: Array, free_nll: Array) -> Array:
+    """Whether each free fit ends at or below its conditional fit (to
+    :data:`FIT_ORDER_TOLERANCE`). The free minimum cannot lie above the conditional one; a free
+    fit that does stopped in another, higher local minimum, and its test statistic would be
+    clipped to 0: such a data set does not count as converged."""
+    return free_nll <= cond_nll + FIT_ORDER_TOLERANCE
 
 
 def _observed_stats(
