@@ -318,7 +318,7 @@ def bench_toys(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for workspace, ntoys, chunk in (
         ("hello_world", args.toys_hello, 2048),
-        ("compressed_217", args.toys_compressed, 64),
+        ("compressed_217", args.toys_compressed, 8),
     ):
         rows = {}
         for devices in (1, 2):
