@@ -8,7 +8,9 @@ POI added (a normfactor ``mu`` on the first sample of the first channel; ``--toy
 default 16), each in a new process with 1 and with 2 host devices
 (``XLA_FLAGS=--xla_force_host_platform_device_count``): first call (compilation included) and
 warm (another seed), toys per second (both hypotheses), whether the two give identical test
-statistics (for the same seed), and the efficiency ``t_1 / (2 t_2)``.
+statistics (for the same seed), and the efficiency ``t_1 / (2 t_2)``. The reference, when
+NextStat is installed: ``nextstat.hypotest_toys`` at mu = 1 with as many toys on the same
+workspace, in the same run (``nextstat``: first and warm call, toys per second).
 
 Part ``scan``: a toy-based POI scan of the hello world (:func:`relaxed.infer.scans.scan_values`,
 ``--scan-points`` points from 0 to 4, default 16, ``--scan-toys`` toys per hypothesis, default
@@ -330,7 +332,40 @@ def bench_toys(args: argparse.Namespace) -> dict[str, Any]:
             print(f"toys {workspace} devices={devices}: {rows[devices]}", file=sys.stderr)
         rows["identical"] = rows[1]["sb_sha256"] == rows[2]["sb_sha256"]
         rows["efficiency_warm"] = rows[1]["warm_s"] / (2 * rows[2]["warm_s"])
+        rows["nextstat"] = _nextstat_toys(workspace, ntoys)
+        print(f"toys {workspace} nextstat: {rows['nextstat']}", file=sys.stderr)
         out[workspace] = {"ntoys_per_hypothesis": ntoys, "chunk": chunk, **rows}
+    return out
+
+
+def _nextstat_toys(workspace: str, ntoys: int) -> dict[str, Any]:
+    """The reference, when NextStat is installed: ``nextstat.hypotest_toys`` at mu = 1 with
+    ``ntoys`` toys (its toys per hypothesis, qtilde) on the same workspace, in this process
+    (no JAX): first call and warm (another seed), toys per second (both hypotheses)."""
+    try:
+        import nextstat
+    except ImportError:
+        return {"available": False}
+    if workspace == "hello_world":
+        from _real_worker import hello_workspace
+
+        spec = hello_workspace()
+    else:
+        spec = json.loads((REFERENCE / COMPRESSED).read_text())
+        spec["channels"][0]["samples"][0]["modifiers"].append(
+            {"name": "mu", "type": "normfactor", "data": None}
+        )
+        for measurement in spec["measurements"]:
+            measurement["config"]["poi"] = "mu"
+    model = nextstat.from_pyhf(json.dumps(spec))
+    out: dict[str, Any] = {"version": nextstat.__version__}
+    start = time.perf_counter()
+    nextstat.hypotest_toys(1.0, model, n_toys=ntoys, seed=0)
+    out["first_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    out["CLs"] = float(nextstat.hypotest_toys(1.0, model, n_toys=ntoys, seed=1))
+    out["warm_s"] = time.perf_counter() - start
+    out["toys_per_s"] = 2 * ntoys / out["warm_s"]
     return out
 
 
