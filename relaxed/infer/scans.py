@@ -279,15 +279,7 @@ _REQUIRED = (
 
 
 def _check_document(doc: Any) -> None:
-    if not isinstance(doc, Mapping) or doc.get("kind") != DOCUMENT_KIND:
-        raise InvalidArgument(f'not a scan result (no "kind": "{DOCUMENT_KIND}")')
-    if doc.get("schema_version") != SCHEMA_VERSION:
-        raise InvalidArgument(
-            f"schema_version {doc.get('schema_version')!r} is not the supported {SCHEMA_VERSION}"
-        )
-    missing = [k for k in _REQUIRED if k not in doc]
-    if missing:
-        raise InvalidArgument(f"a scan result needs the keys {missing}")
+    toys._check_kind(doc, DOCUMENT_KIND, SCHEMA_VERSION, _REQUIRED, "scan")
 
 
 def document_values(doc: Mapping[str, Any]) -> tuple[int, Array]:

@@ -467,16 +467,22 @@ _REQUIRED = (
 )
 
 
-def _check_document(doc: Any) -> None:
-    if not isinstance(doc, Mapping) or doc.get("kind") != DOCUMENT_KIND:
-        raise InvalidArgument(f'not a toys result (no "kind": "{DOCUMENT_KIND}")')
-    if doc.get("schema_version") != SCHEMA_VERSION:
+def _check_kind(doc: Any, kind: str, version: int, required: Sequence[str], what: str) -> None:
+    """A partial-result document of ``kind`` (toys, scans): a mapping with that ``kind``, the
+    supported ``schema_version`` and the ``required`` keys, else an error naming ``what``."""
+    if not isinstance(doc, Mapping) or doc.get("kind") != kind:
+        raise InvalidArgument(f'not a {what} result (no "kind": "{kind}")')
+    if doc.get("schema_version") != version:
         raise InvalidArgument(
-            f"schema_version {doc.get('schema_version')!r} is not the supported {SCHEMA_VERSION}"
+            f"schema_version {doc.get('schema_version')!r} is not the supported {version}"
         )
-    missing = [k for k in _REQUIRED if k not in doc]
+    missing = [k for k in required if k not in doc]
     if missing:
-        raise InvalidArgument(f"a toys result needs the keys {missing}")
+        raise InvalidArgument(f"a {what} result needs the keys {missing}")
+
+
+def _check_document(doc: Any) -> None:
+    _check_kind(doc, DOCUMENT_KIND, SCHEMA_VERSION, _REQUIRED, "toys")
     if "ntoys" not in doc["settings"]:
         raise InvalidArgument("settings.ntoys is missing")
 
