@@ -29,14 +29,15 @@ means not converged.
 
 BFGS runs in segments, each started from the curvature matrix at its first point (not at the
 start of the fit): a failed line search starts a new segment there, and so does a
-convergence, which is confirmed only if :math:`\tfrac12 g^\top C^{-1} g` with the fresh
-curvature :math:`C` is below ``max(gtol, VERIFY_EDM)`` too (or the segment that followed a
-failed check lowered :math:`f` by less than that). Both guard against an estimate :math:`B`
-gone stale where the curvature grew by orders of magnitude: a Poisson-constrained
-:math:`\gamma` pushed near zero by a projected step, whose gradient grows like
-:math:`1/\gamma`. On toys of a 218-parameter ATLAS likelihood the first made failed line
-searches converge, and the second caught fits reported converged 11 units of
-:math:`-2\log L` above the minimum they then reached. A fit whose :math:`f` falls by less
+convergence reached after a failed line search or a step cut short by the box, which is
+confirmed only if :math:`\tfrac12 g^\top C^{-1} g` with the fresh curvature :math:`C` is
+below ``max(gtol, VERIFY_EDM)`` too (or the segment that followed a failed check lowered
+:math:`f` by less than that); a fit that had neither costs no second curvature matrix.
+Both guard against an estimate :math:`B` gone stale where the curvature grew by orders of
+magnitude: a Poisson-constrained :math:`\gamma` pushed near zero by a projected step, whose
+gradient grows like :math:`1/\gamma`. On toys of a 218-parameter ATLAS likelihood the first
+made failed line searches converge, and the second caught fits reported converged 11 units
+of :math:`-2\log L` above the minimum they then reached. A fit whose :math:`f` falls by less
 than that tolerance over 50 iterations stops, not converged (a vmapped batch runs as long as
 its slowest lane).
 
@@ -298,6 +299,8 @@ class _BfgsState(NamedTuple):
     converged: Array  # met a criterion (while ``restart`` is set: to be confirmed)
     restart: Array  # the next pass starts from the curvature matrix at x
     progressed: Array  # a step was accepted since the last restart
+    irregular: Array  # a line search failed, or a step was cut by the box: confirm convergence
+    trial_cut: Array  # the box cut the trial step
     f_check: Array  # f where a convergence was not confirmed
     f_window: Array  # f and the iteration where the current window of iterations began
     window_start: Array
@@ -368,10 +371,13 @@ def _bfgs(
             step=jnp.ones_like(state.step),
             trials=jnp.zeros_like(state.trials),
             trial=jnp.where(state.free, jnp.clip(state.x + direction, lower, upper), state.x),
+            trial_cut=jnp.any(
+                state.free & ((state.x + direction < lower) | (state.x + direction > upper))
+            ),
             done=confirmed,
             converged=confirmed,
             restart=jnp.asarray(False),
-            progressed=jnp.asarray(False),
+            progressed=~state.started,  # the first restart only sets up the start
             f_check=jnp.where(state.converged, state.f, state.f_check),
             restarts=state.restarts + 1,
         )
@@ -434,7 +440,8 @@ def _bfgs(
         # a criterion met, or a failed line search after progress: restart from the
         # curvature at x (which confirms a convergence), while restarts are left
         more = state.restarts < _MAX_RESTARTS
-        restart = searched & finite & ~stalled & (met | failed) & more
+        irregular = state.irregular | failed | (searched & ok & state.trial_cut)
+        restart = searched & finite & ~stalled & ((met & irregular) | failed) & more
         done = jnp.where(
             first,
             ~jnp.isfinite(f_t),
@@ -450,7 +457,8 @@ def _bfgs(
         gfree = jnp.where(free, g, 0.0)
         direction = jnp.where(new, -jnp.where(free, inv_hess @ gfree, 0.0), state.direction)
         step = jnp.where(new, 1.0, 0.5 * state.step)
-        trial = jnp.where(free, jnp.clip(x + step * direction, lower, upper), x)
+        raw = x + step * direction
+        trial = jnp.where(free, jnp.clip(raw, lower, upper), x)
         return state._replace(
             x=x,
             f=f,
@@ -468,6 +476,8 @@ def _bfgs(
             converged=converged,
             restart=restart & ~done,
             progressed=state.progressed | (searched & ok),
+            irregular=irregular,
+            trial_cut=jnp.any(free & ((raw < lower) | (raw > upper))),
             f_window=jnp.where(window_end, f, state.f_window),
             window_start=jnp.where(window_end, iteration, state.window_start),
         )
@@ -476,7 +486,7 @@ def _bfgs(
         x=x0,
         f=jnp.zeros((), x0.dtype),
         g=jnp.zeros_like(x0),
-        inv_hess=_initial_inverse(curv_of(x0), fixed),
+        inv_hess=jnp.zeros((x0.shape[0], x0.shape[0]), x0.dtype),  # set by the first restart
         direction=jnp.zeros_like(x0),
         free=jnp.zeros(x0.shape, dtype=bool),
         edm=jnp.zeros((), x0.dtype),
@@ -487,12 +497,14 @@ def _bfgs(
         started=jnp.asarray(False),
         done=jnp.asarray(False),
         converged=jnp.asarray(False),
-        restart=jnp.asarray(False),
+        restart=jnp.asarray(True),
         progressed=jnp.asarray(True),
+        irregular=jnp.asarray(False),
+        trial_cut=jnp.asarray(False),
         f_check=jnp.asarray(jnp.inf, x0.dtype),
         f_window=jnp.asarray(jnp.inf, x0.dtype),
         window_start=jnp.asarray(0),
-        restarts=jnp.asarray(0),
+        restarts=jnp.asarray(-1),  # the first restart sets up the start
     )
     final = jax.lax.while_loop(segment_cond, segment, init)
     return MinimizeResult(final.x, final.iteration, final.converged, final.f)
