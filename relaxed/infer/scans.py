@@ -343,14 +343,7 @@ def merge_documents(
         ...
         relaxed.exceptions.InvalidArgument: shard 2/2 is missing (given: 1/2 in a.json)
     """
-    if not docs:
-        raise InvalidArgument("nothing to merge: no documents given")
-    names = [f"document {i + 1}" for i in range(len(docs))] if names is None else list(names)
-    for doc, name in zip(docs, names, strict=True):
-        try:
-            _check_document(doc)
-        except InvalidArgument as err:
-            raise InvalidArgument(f"{name}: {err}") from err
+    names = toys._checked_documents(docs, names, _check_document)
     toys._check_same(docs, names, ("fingerprint", "settings", "scan"))
     toys._check_shards(docs, names, "scan points")
     parts = []

@@ -481,6 +481,20 @@ def _check_kind(doc: Any, kind: str, version: int, required: Sequence[str], what
         raise InvalidArgument(f"a {what} result needs the keys {missing}")
 
 
+def _checked_documents(docs: Sequence[Any], names: Sequence[str] | None, check: Any) -> list[str]:
+    """The names of the partial-result documents to merge (``document 1``, ... when none are
+    given), after ``check`` of each; an error names the document."""
+    if not docs:
+        raise InvalidArgument("nothing to merge: no documents given")
+    names = [f"document {i + 1}" for i in range(len(docs))] if names is None else list(names)
+    for doc, name in zip(docs, names, strict=True):
+        try:
+            check(doc)
+        except InvalidArgument as err:
+            raise InvalidArgument(f"{name}: {err}") from err
+    return names
+
+
 def _check_document(doc: Any) -> None:
     _check_kind(doc, DOCUMENT_KIND, SCHEMA_VERSION, _REQUIRED, "toys")
     if "ntoys" not in doc["settings"]:
@@ -604,14 +618,7 @@ def merge_documents(
         ...
         relaxed.exceptions.InvalidArgument: shard 2/2 is missing (given: 1/2 in a.json)
     """
-    if not docs:
-        raise InvalidArgument("nothing to merge: no documents given")
-    names = [f"document {i + 1}" for i in range(len(docs))] if names is None else list(names)
-    for doc, name in zip(docs, names, strict=True):
-        try:
-            _check_document(doc)
-        except InvalidArgument as err:
-            raise InvalidArgument(f"{name}: {err}") from err
+    names = _checked_documents(docs, names, _check_document)
     head = docs[0]
     _check_same(docs, names, ("fingerprint", "settings", "observed"))
     _check_shards(docs, names, "toys")
